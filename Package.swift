@@ -1,0 +1,60 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// lineage: git for model checkpoints.
+///
+/// Modules depend one way: CLI → Kit → Store → Tensor/Core → Native → C shims.
+let package = Package(
+  name: "lineage",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "lineage", targets: ["lineage"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+  ],
+  targets: [
+    // System libraries (Debian -dev packages; see README).
+    .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+    .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+    .systemLibrary(name: "CLibGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+    .systemLibrary(
+      name: "COpenBLAS", pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+
+    // Thin Swift wrappers over the C libraries; the only place that imports them.
+    .target(name: "LineageNative", dependencies: ["CZstd", "COpenSSL", "CLibGit2", "COpenBLAS"]),
+    // Object ids, canonical encodings and record types (no file I/O).
+    .target(name: "LineageCore", dependencies: ["LineageNative"]),
+    // Checkpoint formats: safetensors parsing, dtypes, chunk planning (no file I/O of its own).
+    .target(name: "LineageTensor", dependencies: ["LineageCore"]),
+    // Object store: packs, loose objects, refs, op log, codecs, locks, atomic files.
+    .target(name: "LineageStore", dependencies: ["LineageCore", "LineageNative"]),
+    // Facade the CLI calls: repository, commit, checkout, fsck, gc, du, revisions.
+    .target(
+      name: "LineageKit",
+      dependencies: ["LineageCore", "LineageTensor", "LineageStore", "LineageNative"]),
+    // One file per verb, rendering, error → exit code.
+    .target(
+      name: "LineageCLI",
+      dependencies: [
+        "LineageKit", "LineageCore", "LineageTensor",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .executableTarget(name: "lineage", dependencies: ["LineageCLI"]),
+    // Seeded fixtures and temporary repositories for tests (a normal target, not a test target).
+    .target(name: "LineageTestSupport", dependencies: ["LineageKit", "LineageTensor", "LineageCore"]),
+
+    .testTarget(name: "LineageCoreTests", dependencies: ["LineageCore", "LineageTestSupport"]),
+    .testTarget(name: "LineageTensorTests", dependencies: ["LineageTensor", "LineageTestSupport"]),
+    .testTarget(
+      name: "LineageStoreTests",
+      dependencies: ["LineageStore", "LineageCore", "LineageTestSupport"]),
+    .testTarget(
+      name: "LineageKitTests",
+      dependencies: ["LineageKit", "LineageStore", "LineageTensor", "LineageTestSupport"]),
+    .testTarget(
+      name: "LineageEndToEndTests",
+      dependencies: ["lineage", "LineageTestSupport", "LineageTensor"]),
+  ]
+)

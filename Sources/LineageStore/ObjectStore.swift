@@ -1,0 +1,159 @@
+import Foundation
+import LineageCore
+
+/// Read access to content-addressed objects.
+public protocol ObjectDatabase: AnyObject, Sendable {
+  /// Whether an object is stored.
+  func contains(_ id: ObjectID) -> Bool
+  /// How an object is stored, or nil.
+  func location(of id: ObjectID) -> PackLocation?
+  /// An object's content, checked against its id and expected type.
+  func read(_ id: ObjectID, as type: ObjectType) throws -> [UInt8]
+}
+
+/// The on-disk object database: every object lives in an append-only pack with an index.
+///
+/// Thread-safe: lookups and reads may run from many threads at once (reads use pread).
+public final class PackObjectStore: ObjectDatabase, @unchecked Sendable {
+  public let directory: String
+  let tmpDirectory: String
+  private let lock = NSLock()
+  private var packs: [OpenPack] = []
+  private var index: [ObjectID: PackLocation] = [:]
+
+  /// Open the packs under `directory/packs`.
+  public init(directory: String) throws {
+    self.directory = directory
+    tmpDirectory = "\(directory)/tmp"
+    try reload()
+  }
+
+  /// Re-read the list of packs (after gc, or to see another writer's packs).
+  public func reload() throws {
+    var opened: [OpenPack] = []
+    for name in POSIX.listDirectory("\(directory)/packs") where name.hasSuffix(".idx") {
+      let base = "\(directory)/packs/\(name.dropLast(4))"
+      opened.append(try OpenPack(packPath: base + ".pack", indexPath: base + ".idx"))
+    }
+    lock.withLock {
+      packs = []
+      index = [:]
+      for p in opened { register(p) }
+    }
+  }
+
+  private func register(_ p: OpenPack) {
+    let k = packs.count
+    packs.append(p)
+    index.reserveCapacity(index.count + p.records.count)
+    for r in p.records where index[r.id] == nil {
+      index[r.id] = PackLocation(pack: k, offset: r.offset, rawLength: r.rawLength, type: r.type, codec: r.codec, depth: r.depth)
+    }
+  }
+
+  public func contains(_ id: ObjectID) -> Bool { lock.withLock { index[id] != nil } }
+
+  public func location(of id: ObjectID) -> PackLocation? { lock.withLock { index[id] } }
+
+  /// Every stored object with its location.
+  public func allObjects() -> [(ObjectID, PackLocation)] { lock.withLock { index.map { ($0.key, $0.value) } } }
+
+  /// Paths and sizes of the pack files.
+  public func packFiles() -> [(pack: String, index: String, bytes: UInt64)] {
+    lock.withLock { packs.map { ($0.packPath, $0.indexPath, $0.size) } }
+  }
+
+  /// The stored form of an object.
+  public func stored(_ id: ObjectID) throws -> EncodedObject {
+    let (p, loc) = try locate(id)
+    return try p.readEntry(PackRecord(id: id, offset: loc.offset, rawLength: loc.rawLength, type: loc.type, codec: loc.codec, depth: loc.depth)).0
+  }
+
+  private func locate(_ id: ObjectID) throws -> (OpenPack, PackLocation) {
+    let found: (OpenPack, PackLocation)? = lock.withLock {
+      guard let loc = index[id] else { return nil }
+      return (packs[loc.pack], loc)
+    }
+    guard let found else { throw StoreError.objectMissing(id) }
+    return found
+  }
+
+  public func read(_ id: ObjectID, as type: ObjectType) throws -> [UInt8] {
+    try read(id, as: type, verify: true)
+  }
+
+  /// An object's content; `verify` re-hashes it against its id (checkout and fsck always do).
+  public func read(_ id: ObjectID, as type: ObjectType, verify: Bool, depthLeft: Int = 9) throws -> [UInt8] {
+    let (p, loc) = try locate(id)
+    guard loc.type == type else { throw StoreError.wrongType(id, expected: type, actual: loc.type) }
+    guard depthLeft > 0 else { throw StoreError.objectCorrupt(id, reason: "delta chain deeper than 8") }
+    let record = PackRecord(id: id, offset: loc.offset, rawLength: loc.rawLength, type: loc.type, codec: loc.codec, depth: loc.depth)
+    let (encoded, _) = try p.readEntry(record)
+    var base: [UInt8]?
+    if let b = encoded.base {
+      base = try read(b, as: .chunk, verify: false, depthLeft: depthLeft - 1)
+    }
+    let content: [UInt8]
+    do {
+      content = try ChunkCodec.decode(codec: encoded.codec, payload: encoded.payload, rawLength: Int(loc.rawLength), base: base)
+    } catch {
+      throw StoreError.objectCorrupt(id, reason: (error as? CodecFailure)?.reason ?? "\(error)")
+    }
+    if verify, ObjectID.of(type, content: content) != id {
+      throw StoreError.objectCorrupt(id, reason: "content does not hash to its id")
+    }
+    return content
+  }
+
+  /// Start writing new objects. Nothing is visible to readers until `finish()`.
+  public func writer() -> ObjectWriter { ObjectWriter(store: self) }
+
+  func adopt(_ finished: [(pack: String, index: String)]) throws {
+    var opened: [OpenPack] = []
+    for f in finished { opened.append(try OpenPack(packPath: f.pack, indexPath: f.index)) }
+    lock.withLock { for p in opened { register(p) } }
+  }
+}
+
+/// Collects new objects into packs for one operation.
+public final class ObjectWriter {
+  let store: PackObjectStore
+  private let packs: PackWriter
+  private var pending = Set<ObjectID>()
+  /// Bytes of new objects before and after encoding.
+  public private(set) var rawBytesAdded: UInt64 = 0
+  public private(set) var storedBytesAdded: UInt64 = 0
+
+  init(store: PackObjectStore) {
+    self.store = store
+    packs = PackWriter(tmpDirectory: store.tmpDirectory, packDirectory: "\(store.directory)/packs")
+  }
+
+  /// Whether the object is stored already or written by this writer.
+  public func has(_ id: ObjectID) -> Bool { pending.contains(id) || store.contains(id) }
+
+  /// Add an encoded object unless it is already present; returns whether it was added.
+  @discardableResult
+  public func add(_ id: ObjectID, type: ObjectType, rawLength: Int, encoded: EncodedObject) throws -> Bool {
+    if has(id) { return false }
+    try packs.append(id: id, type: type, rawLength: rawLength, encoded: encoded)
+    pending.insert(id)
+    rawBytesAdded += UInt64(rawLength)
+    storedBytesAdded += UInt64(encoded.payload.count)
+    return true
+  }
+
+  /// Add a metadata object (tensor, file, tree, commit); returns its id.
+  @discardableResult
+  public func addMetadata(_ type: ObjectType, content: [UInt8]) throws -> ObjectID {
+    let id = ObjectID.of(type, content: content)
+    try add(id, type: type, rawLength: content.count, encoded: ChunkCodec.encodeMetadata(content))
+    return id
+  }
+
+  /// Seal the packs and make every added object visible.
+  public func finish() throws {
+    try packs.seal()
+    try store.adopt(packs.finished)
+  }
+}

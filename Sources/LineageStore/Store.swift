@@ -1,0 +1,55 @@
+import Foundation
+import LineageCore
+
+/// A `.lineage` directory: its object database, refs, locks and caches.
+public final class Store: @unchecked Sendable {
+  /// The name and version written in the `format` file.
+  public static let formatText = "lineage-store\nversion 1\n"
+  /// Seconds to wait for another process's lock before giving up.
+  public static let lockTimeout = 60.0
+
+  /// Path of the `.lineage` directory.
+  public let directory: String
+  public let objects: PackObjectStore
+  public let refs: RefStore
+
+  public var tmpDirectory: String { "\(directory)/tmp" }
+
+  /// Create a new store at `directory` (the `.lineage` path itself), with HEAD on `main`.
+  public static func create(at directory: String) throws -> Store {
+    if POSIX.exists("\(directory)/format") { throw StoreError.alreadyExists(path: directory) }
+    for sub in ["", "/packs", "/refs/heads", "/refs/tags", "/tmp", "/cache"] {
+      try POSIX.makeDirectories(directory + sub)
+    }
+    try AtomicFile.write(Array("ref: refs/heads/main\n".utf8), to: "\(directory)/HEAD", tmpDirectory: "\(directory)/tmp")
+    // The format file goes last: its presence is what makes the directory a store.
+    try AtomicFile.write(Array(formatText.utf8), to: "\(directory)/format", tmpDirectory: "\(directory)/tmp")
+    return try Store(directory: directory)
+  }
+
+  /// Open the store at `directory`, checking its format version.
+  public init(directory: String) throws {
+    let formatPath = "\(directory)/format"
+    guard POSIX.exists(formatPath) else { throw StoreError.notAStore(path: directory) }
+    let text = String(decoding: try POSIX.readWholeFile(formatPath), as: UTF8.self)
+    guard text == Self.formatText else { throw StoreError.unsupportedFormat(path: formatPath, found: text) }
+    self.directory = directory
+    objects = try PackObjectStore(directory: directory)
+    refs = RefStore(directory: directory)
+  }
+
+  /// Hold while writing objects (shared) or collecting garbage (exclusive).
+  public func lock(exclusive: Bool, timeout: Double = Store.lockTimeout) throws -> FileLock {
+    try FileLock(path: "\(directory)/lock", exclusive: exclusive, timeout: timeout)
+  }
+
+  /// The stat cache.
+  public func statCache() -> StatCache {
+    StatCache(path: "\(directory)/cache/stat", tmpDirectory: tmpDirectory)
+  }
+
+  /// Files in `tmp/`: leftovers of interrupted writers when no writer holds the lock.
+  public func temporaryFiles() -> [String] {
+    POSIX.listDirectory(tmpDirectory).map { "\(tmpDirectory)/\($0)" }
+  }
+}

@@ -63,6 +63,13 @@ public final class PackObjectStore: ObjectDatabase, @unchecked Sendable {
     lock.withLock { packs.map { ($0.packPath, $0.indexPath, $0.size) } }
   }
 
+  /// Bytes of all pack and index files.
+  public func storedBytes() -> UInt64 {
+    lock.withLock {
+      packs.reduce(UInt64(0)) { $0 + $1.size + UInt64(12 + $1.records.count * PackFormat.recordSize + 32) }
+    }
+  }
+
   /// The stored form of an object.
   public func stored(_ id: ObjectID) throws -> EncodedObject {
     let (p, loc) = try locate(id)
@@ -106,7 +113,9 @@ public final class PackObjectStore: ObjectDatabase, @unchecked Sendable {
   }
 
   /// Start writing new objects. Nothing is visible to readers until `finish()`.
-  public func writer() -> ObjectWriter { ObjectWriter(store: self) }
+  ///
+  /// A repacking writer copies objects even when the store has them (in the packs it replaces).
+  public func writer(repacking: Bool = false) -> ObjectWriter { ObjectWriter(store: self, repacking: repacking) }
 
   func adopt(_ finished: [(pack: String, index: String)]) throws {
     var opened: [OpenPack] = []
@@ -124,13 +133,16 @@ public final class ObjectWriter {
   public private(set) var rawBytesAdded: UInt64 = 0
   public private(set) var storedBytesAdded: UInt64 = 0
 
-  init(store: PackObjectStore) {
+  private let repacking: Bool
+
+  init(store: PackObjectStore, repacking: Bool) {
     self.store = store
+    self.repacking = repacking
     packs = PackWriter(tmpDirectory: store.tmpDirectory, packDirectory: "\(store.directory)/packs")
   }
 
   /// Whether the object is stored already or written by this writer.
-  public func has(_ id: ObjectID) -> Bool { pending.contains(id) || store.contains(id) }
+  public func has(_ id: ObjectID) -> Bool { pending.contains(id) || (!repacking && store.contains(id)) }
 
   /// Add an encoded object unless it is already present; returns whether it was added.
   @discardableResult
@@ -156,4 +168,7 @@ public final class ObjectWriter {
     try packs.seal()
     try store.adopt(packs.finished)
   }
+
+  /// Pack and index paths this writer made visible.
+  public var sealedPacks: [(pack: String, index: String)] { packs.finished }
 }

@@ -54,7 +54,7 @@ public final class RefStore: @unchecked Sendable {
       && name.split(separator: "/").allSatisfy { !$0.hasPrefix(".") }
   }
 
-  static func validateRef(_ ref: String) throws {
+  public static func validateRef(_ ref: String) throws {
     for prefix in ["refs/heads/", "refs/tags/"] where ref.hasPrefix(prefix) {
       if isValidName(String(ref.dropFirst(prefix.count))) { return }
     }

@@ -9,6 +9,11 @@ public enum SyntheticCheckpoint {
     public var shape: [UInt64]
     public var dtype: DType
     public var elementCount: Int { Int(shape.reduce(1, *)) }
+    public init(name: String, shape: [UInt64], dtype: DType) {
+      self.name = name
+      self.shape = shape
+      self.dtype = dtype
+    }
   }
 
   /// A llama-style layout of roughly `targetBytes` bytes: embedding, per-layer attention and

@@ -1,0 +1,105 @@
+import Foundation
+import LineageCore
+import LineageKit
+import LineageStore
+import LineageTensor
+
+/// A command-level failure that is not a library error (e.g. `fsck` found problems).
+struct CommandFailure: Error {
+  var message: String
+  var code: Int32
+}
+
+/// The one place that turns errors into a message, a hint and an exit code (Docs/CLI.md).
+enum ErrorReport {
+  enum Code {
+    static let failure: Int32 = 1
+    static let notARepository: Int32 = 3
+    static let badInput: Int32 = 4
+    static let unknownRevision: Int32 = 5
+    static let conflict: Int32 = 6
+    static let integrity: Int32 = 7
+    static let io: Int32 = 8
+  }
+
+  static func report(_ e: CommandFailure) -> Int32 {
+    FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
+    return e.code
+  }
+
+  static func report(_ e: KitError) -> Int32 {
+    let (message, hint, code) = describe(e)
+    var text = "error: \(message)\n"
+    if let hint { text += "hint: \(hint)\n" }
+    FileHandle.standardError.write(Data(text.utf8))
+    return code
+  }
+
+  static func describe(_ e: KitError) -> (String, String?, Int32) {
+    switch e {
+    case .notARepository(let p):
+      return ("not a lineage repository (or any parent up to /): \(p)", "run `lineage init` first", Code.notARepository)
+    case .alreadyInitialized(let p): return ("a lineage repository already exists in \(p)", nil, Code.conflict)
+    case .pathNotFound(let p): return ("no such file or directory: \(p)", nil, Code.badInput)
+    case .unsupportedFileType(let p, let kind): return ("\(p) is a \(kind); only regular files and directories are stored", nil, Code.badInput)
+    case .pathConflict(let p): return ("two inputs would both be stored as \(p)", "commit them from separate directories", Code.badInput)
+    case .invalidPath(let p): return ("cannot store path \(p)", nil, Code.badInput)
+    case .nothingToCommit: return ("nothing to commit: the inputs hold no files", nil, Code.badInput)
+    case .safetensors(let path, let err): return ("\(path): not a valid safetensors file: \(describe(err))", nil, Code.badInput)
+    case .fileChangedWhileReading(let p): return ("\(p) changed while it was being read; nothing was committed", "commit again once the writer has finished", Code.conflict)
+    case .unknownRevision(let r): return ("unknown revision '\(r)'", "use a commit id (or 4+ hex digits of one), a tag, a branch, HEAD, REV~N", Code.unknownRevision)
+    case .ambiguousRevision(let r, let c): return ("revision '\(r)' is ambiguous: \(c.joined(separator: ", "))", "give more hex digits", Code.unknownRevision)
+    case .noSuchAncestor(let r): return ("'\(r)' walks past a root commit", nil, Code.unknownRevision)
+    case .emptyBranch(let b): return ("branch '\(b)' has no commits yet", "run `lineage commit PATH -m MESSAGE`", Code.unknownRevision)
+    case .invalidName(let n): return ("'\(n)' is not a valid branch or tag name", nil, Code.badInput)
+    case .tagExists(let t): return ("tag '\(t)' already exists; nothing was changed", "tags never move: pick another name", Code.conflict)
+    case .outputExists(let p): return ("\(p) exists and differs from the checkout; nothing was written", "pass --force to overwrite, or -o another directory", Code.conflict)
+    case .tensorNotFound(let n, let r): return ("no tensor named '\(n)' in \(r)", "list tensors with `lineage ls \(r)`", Code.badInput)
+    case .ambiguousTensor(let n, let files): return ("tensor '\(n)' is in several files: \(files.joined(separator: ", "))", nil, Code.badInput)
+    case .io(let op, let p, let m): return ("\(op) \(p): \(m)", nil, Code.io)
+    case .damagedStore(let m): return (m, nil, Code.integrity)
+    case .corruptObject(let id, let reason): return ("object \(id.short) is damaged: \(reason)", "run `lineage fsck --full`", Code.integrity)
+    case .store(let s): return describe(s)
+    }
+  }
+
+  static func describe(_ s: StoreError) -> (String, String?, Int32) {
+    switch s {
+    case .notAStore(let p): return ("not a lineage store: \(p)", "run `lineage init` first", Code.notARepository)
+    case .unsupportedFormat(let p, let f): return ("\(p) declares an unsupported store format: \(f.debugDescription)", "this lineage reads store version 1", Code.integrity)
+    case .alreadyExists(let p): return ("a store already exists at \(p)", nil, Code.conflict)
+    case .io(let op, let p, let m): return ("\(op) \(p): \(m)", nil, Code.io)
+    case .corruptPack(let p, let o, let r): return ("pack \(p) is damaged at offset \(o): \(r)", "run `lineage fsck --full`", Code.integrity)
+    case .corruptIndex(let p, let r): return ("pack index \(p) is damaged: \(r)", "run `lineage fsck`", Code.integrity)
+    case .objectMissing(let id): return ("object \(id.hex) is missing from the store", "run `lineage fsck`", Code.integrity)
+    case .objectCorrupt(let id, let r): return ("object \(id.hex) is damaged: \(r); nothing was written", "run `lineage fsck --full`", Code.integrity)
+    case .wrongType(let id, let e, let a): return ("object \(id.short) is a \(a.rawValue), not a \(e.rawValue)", nil, Code.badInput)
+    case .lockTimeout(let p, let s): return ("another lineage process held \(p) for \(s) s", "wait for it (a gc or commit) to finish", Code.conflict)
+    case .refConflict(let r, let e, let a): return ("\(r) changed concurrently (expected \(e), found \(a)); nothing was changed", "run the command again", Code.conflict)
+    case .invalidRefName(let r): return ("'\(r)' is not a valid ref name", nil, Code.badInput)
+    case .corruptRef(let r, let c): return ("\(r) is damaged: \(c.prefix(80).debugDescription)", "run `lineage fsck`", Code.integrity)
+    }
+  }
+
+  static func describe(_ e: SafetensorsError) -> String {
+    switch e {
+    case .truncatedPrefix(let size): return "file is \(size) bytes, shorter than the 8-byte header length"
+    case .headerLengthBeyondFile(let n, let size): return "header length \(n) runs past the end of the \(size)-byte file"
+    case .headerTooLarge(let n, let limit): return "header length \(n) exceeds the \(limit)-byte limit"
+    case .headerNotUTF8(let o): return "header is not UTF-8 (byte \(o))"
+    case .headerNotJSON(let m): return "header is not JSON: \(m)"
+    case .headerNotObject: return "header is not a JSON object"
+    case .duplicateName(let n): return "tensor '\(n)' appears twice in the header"
+    case .invalidEntry(let n, let r): return "entry '\(n)': \(r)"
+    case .invalidMetadata(let r): return "__metadata__: \(r)"
+    case .unknownDType(let n, let d): return "tensor '\(n)' has unknown dtype \(d)"
+    case .shapeOverflow(let n): return "tensor '\(n)' has a shape whose size overflows"
+    case .sizeMismatch(let n, let e, let a): return "tensor '\(n)': dtype × shape is \(e) bytes but data_offsets span \(a)"
+    case .invalidOffsets(let n, let b, let e): return "tensor '\(n)': data_offsets begin \(b) is after end \(e)"
+    case .overlap(let n, let o): return "tensors '\(n)' and '\(o)' overlap"
+    case .hole(let n, let f, let t): return "unused bytes \(f)..<\(t) before tensor '\(n)'"
+    case .pastEnd(let n, let end, let size): return "tensor '\(n)' ends at \(end), past the \(size)-byte data section"
+    case .trailingBytes(let end, let size): return "data section is \(size) bytes but tensors end at \(end)"
+    }
+  }
+}

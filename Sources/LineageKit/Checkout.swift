@@ -1,0 +1,215 @@
+import Foundation
+import LineageCore
+import LineageNative
+import LineageStore
+import LineageTensor
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// The outcome of a checkout.
+public struct CheckoutSummary: Sendable {
+  public var commit: ObjectID
+  public var written: [String]
+  /// Files already present with identical content, left alone.
+  public var unchanged: [String]
+  public var bytes: UInt64
+}
+
+extension Repository {
+  /// Write a revision's files under `directory`, bit-exact.
+  ///
+  /// Every chunk is re-hashed before it is written, and each file is written to a temporary name
+  /// and renamed only when whole, so a damaged store never produces a wrong file. Existing files
+  /// that differ are refused unless `force`.
+  public func checkout(_ revision: String, to directory: String, force: Bool, progress: ProgressSink = SilentProgress())
+    throws -> CheckoutSummary
+  {
+    let id = try resolve(revision)
+    let lock = try wrap { try store.lock(exclusive: false) }
+    defer { withExtendedLifetime(lock) {} }
+    let entries = try tree(try commit(id).tree).entries
+    var plans: [(TreeEntry, FileObject)] = []
+    var unchanged: [String] = []
+    for e in entries {
+      let f = try file(e.file)
+      let target = "\(directory)/\(e.path)"
+      switch entryKind(target) {
+      case .missing: plans.append((e, f))
+      case .file:
+        if try sameContent(target, f) {
+          unchanged.append(e.path)
+        } else if force {
+          plans.append((e, f))
+        } else {
+          throw KitError.outputExists(path: target)
+        }
+      case .directory, .other: throw KitError.outputExists(path: target)
+      }
+    }
+    let total = plans.reduce(UInt64(0)) { $0 + $1.1.size }
+    progress.begin("Checking out", total: total, unit: .bytes)
+    var temps: [(String, String)] = []
+    do {
+      for (e, f) in plans {
+        let target = "\(directory)/\(e.path)"
+        let parent = (target as NSString).deletingLastPathComponent
+        do { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {
+          throw KitError.io(operation: "mkdir", path: parent, message: error.localizedDescription)
+        }
+        let temp = "\(parent)/.lineage-\(UUID().uuidString).tmp"
+        temps.append((temp, target))
+        try writeFile(f, to: temp, mode: e.mode, progress: progress)
+      }
+      // Renames happen only after every file is whole.
+      for (temp, target) in temps where rename(temp, target) != 0 {
+        throw KitError.io(operation: "rename", path: target, message: String(cString: strerror(errno)))
+      }
+    } catch {
+      for (temp, _) in temps { unlink(temp) }
+      progress.end()
+      throw error
+    }
+    progress.end()
+    return CheckoutSummary(commit: id, written: plans.map(\.0.path), unchanged: unchanged, bytes: total)
+  }
+
+  private func sameContent(_ path: String, _ f: FileObject) throws -> Bool {
+    let h = try InputHandle(path: path)
+    guard h.stat.size == f.size else { return false }
+    let hasher = SHA256Hasher()
+    var buffer = [UInt8](repeating: 0, count: 8 << 20)
+    var offset: UInt64 = 0
+    while offset < f.size {
+      let n = Int(min(UInt64(buffer.count), f.size - offset))
+      try buffer.withUnsafeMutableBytes { try h.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<n]), at: offset) }
+      buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+      offset += UInt64(n)
+    }
+    return hasher.finalize().bytes == f.sha256
+  }
+
+  /// The chunks of a file in order, with tensor segments expanded.
+  func chunkList(_ f: FileObject) throws -> [ChunkRef] {
+    var out: [ChunkRef] = []
+    var total: UInt64 = 0
+    for s in f.segments {
+      switch s {
+      case .bytes(let chunks): out += chunks
+      case .tensor(_, let tid): out += try tensor(tid).chunks
+      }
+    }
+    for c in out { total += UInt64(c.length) }
+    guard total == f.size else {
+      throw KitError.corruptObject(ObjectID.of(.file, content: f.encoded()), reason: "segments hold \(total) bytes, file size is \(f.size)")
+    }
+    return out
+  }
+
+  /// Decode and verify chunks a window at a time on all cores, writing each window in order.
+  func streamChunks(_ chunks: [ChunkRef], progress: ProgressSink, _ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+    let window = 32 << 20
+    var buffer = [UInt8](repeating: 0, count: min(window, max(1, chunks.reduce(0) { $0 + Int($1.length) })))
+    var k = 0
+    let objects = self.objects
+    while k < chunks.count {
+      var batch: [(ChunkRef, Int)] = []
+      var length = 0
+      while k < chunks.count, length + Int(chunks[k].length) <= buffer.count || batch.isEmpty {
+        if Int(chunks[k].length) > buffer.count { buffer = [UInt8](repeating: 0, count: Int(chunks[k].length)) }
+        batch.append((chunks[k], length))
+        length += Int(chunks[k].length)
+        k += 1
+      }
+      let failures = UnsafeMutableBufferPointer<StoreError?>.allocate(capacity: batch.count)
+      failures.initialize(repeating: nil)
+      defer { failures.deallocate() }
+      let slots = Unchecked(value: failures)
+      let jobs = batch
+      buffer.withUnsafeMutableBytes { out in
+        let out = Unchecked(value: out)
+        DispatchQueue.concurrentPerform(iterations: jobs.count) { j in
+          let (ref, at) = jobs[j]
+          do {
+            let bytes = try objects.read(ref.id, as: .chunk, verify: true)
+            guard bytes.count == Int(ref.length) else {
+              throw StoreError.objectCorrupt(ref.id, reason: "chunk is \(bytes.count) bytes, expected \(ref.length)")
+            }
+            bytes.withUnsafeBytes { src in
+              UnsafeMutableRawBufferPointer(rebasing: out.value[at..<(at + bytes.count)]).copyMemory(from: src)
+            }
+          } catch {
+            slots.value[j] = error as? StoreError ?? .objectCorrupt(ref.id, reason: "\(error)")
+          }
+        }
+      }
+      if let failure = failures.compactMap({ $0 }).first { throw KitError.store(failure) }
+      try buffer.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<length])) }
+      progress.advance(UInt64(length))
+    }
+  }
+
+  private func writeFile(_ f: FileObject, to path: String, mode: UInt32, progress: ProgressSink) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode & 0o777))
+    if fd < 0 { throw KitError.io(operation: "create", path: path, message: String(cString: strerror(errno))) }
+    defer { close(fd) }
+    try streamChunks(try chunkList(f), progress: progress) { bytes in
+      guard let base = bytes.baseAddress else { return }
+      var done = 0
+      while done < bytes.count {
+        let n = write(fd, base + done, bytes.count - done)
+        if n < 0 {
+          if errno == EINTR { continue }
+          throw KitError.io(operation: "write", path: path, message: String(cString: strerror(errno)))
+        }
+        done += n
+      }
+    }
+  }
+
+  /// Write one tensor of a revision as a single-tensor safetensors file.
+  public func checkoutTensor(_ revision: String, name: String, to path: String, force: Bool) throws -> (ObjectID, TensorObject) {
+    let id = try resolve(revision)
+    var found: [(String, ObjectID)] = []
+    for e in try tree(try commit(id).tree).entries {
+      for case .tensor(let n, let tid) in try file(e.file).segments where n == name { found.append((e.path, tid)) }
+    }
+    guard let (_, tid) = found.first else { throw KitError.tensorNotFound(name: name, revision: revision) }
+    guard found.count == 1 else { throw KitError.ambiguousTensor(name: name, files: found.map(\.0)) }
+    if !force, case .missing = entryKind(path) {} else if !force { throw KitError.outputExists(path: path) }
+    let t = try tensor(tid)
+    let header = SafetensorsWriter.header([.init(name: name, dtype: t.dtype, shape: t.shape)])
+    let dir = (path as NSString).deletingLastPathComponent
+    let temp = "\(dir.isEmpty ? "." : dir)/.lineage-\(UUID().uuidString).tmp"
+    let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    if fd < 0 { throw KitError.io(operation: "create", path: temp, message: String(cString: strerror(errno))) }
+    do {
+      defer { close(fd) }
+      func put(_ b: UnsafeRawBufferPointer) throws {
+        guard let base = b.baseAddress else { return }
+        var done = 0
+        while done < b.count {
+          let n = write(fd, base + done, b.count - done)
+          if n < 0 {
+            if errno == EINTR { continue }
+            throw KitError.io(operation: "write", path: temp, message: String(cString: strerror(errno)))
+          }
+          done += n
+        }
+      }
+      try header.withUnsafeBytes { try put($0) }
+      try streamChunks(t.chunks, progress: SilentProgress(), put)
+    } catch {
+      unlink(temp)
+      throw error
+    }
+    if rename(temp, path) != 0 {
+      unlink(temp)
+      throw KitError.io(operation: "rename", path: path, message: String(cString: strerror(errno)))
+    }
+    return (tid, t)
+  }
+}

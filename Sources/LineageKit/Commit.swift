@@ -1,0 +1,381 @@
+import Foundation
+import LineageCore
+import LineageNative
+import LineageStore
+import LineageTensor
+
+/// What to commit and how to describe it.
+public struct CommitOptions: Sendable {
+  /// Files or directories; a file is stored under its name, a directory's contents under their
+  /// paths relative to it.
+  public var paths: [String]
+  public var message: String
+  /// Revisions of the declared parents, in order.
+  public var parents: [String] = []
+  public var tags: [String] = []
+  /// Branch to advance; nil for HEAD's branch.
+  public var branch: String?
+  public var author: String
+  /// Seconds since the epoch.
+  public var time: Int64
+  /// Reuse file objects for files whose stat is unchanged.
+  public var useStatCache = true
+
+  public init(paths: [String], message: String, author: String, time: Int64) {
+    self.paths = paths
+    self.message = message
+    self.author = author
+    self.time = time
+  }
+}
+
+/// One committed file.
+public struct CommittedFile: Sendable, Equatable {
+  public var path: String
+  public var file: ObjectID
+  public var format: String
+  public var size: UInt64
+  public var sha256: String
+  public var tensors: Int
+  /// The stat cache matched, so the file was not read.
+  public var reused: Bool
+}
+
+/// The outcome of a commit.
+public struct CommitSummary: Sendable {
+  public var commit: ObjectID
+  public var tree: ObjectID
+  public var branch: String
+  public var tags: [String]
+  public var parents: [ObjectID]
+  public var files: [CommittedFile]
+  /// Bytes of the committed files.
+  public var logicalBytes: UInt64
+  /// Content bytes of objects that were new to the store, and what they take on disk.
+  public var newRawBytes: UInt64
+  public var newStoredBytes: UInt64
+  /// Chunks stored as a delta against the parent.
+  public var deltaChunks: Int
+}
+
+struct InputFile {
+  var absolute: String
+  var treePath: String
+  var executable: Bool
+}
+
+/// A chunk to store: where its bytes are in the current window, and its delta base if any.
+struct ChunkJob {
+  var offset: Int
+  var length: Int
+  var width: Int
+  var base: ObjectID?
+  var baseDepth: UInt8
+}
+
+struct ChunkOutcome {
+  var id: ObjectID
+  var length: Int
+  var encoded: EncodedObject?
+}
+
+extension Repository {
+  /// Snapshot files as a new commit and advance the branch.
+  public func commit(_ options: CommitOptions, progress: ProgressSink = SilentProgress()) throws -> CommitSummary {
+    let branch = try options.branch ?? currentBranch()
+    guard RefStore.isValidName(branch) else { throw KitError.invalidName(branch) }
+    for tag in options.tags {
+      guard RefStore.isValidName(tag) else { throw KitError.invalidName(tag) }
+      if try wrap({ try store.refs.read("refs/tags/\(tag)") }) != nil { throw KitError.tagExists(tag) }
+    }
+    let parents = try options.parents.map { try resolve($0) }
+    let inputs = try enumerateInputs(options.paths)
+    guard !inputs.isEmpty else { throw KitError.nothingToCommit }
+
+    let lock = try wrap { try store.lock(exclusive: false) }
+    defer { withExtendedLifetime(lock) {} }
+    let parentTensors = try parents.first.map { try tensorsByName(commit: $0) } ?? [:]
+    let writer = objects.writer()
+    let cache = store.statCache()
+    let total = inputs.reduce(UInt64(0)) { sum, input in
+      var st = stat()
+      return sum + (lstat(input.absolute, &st) == 0 ? UInt64(st.st_size) : 0)
+    }
+    progress.begin("Committing", total: total, unit: .bytes)
+    var files: [CommittedFile] = []
+    var entries: [TreeEntry] = []
+    var deltaChunks = 0
+    for input in inputs {
+      let handle = try InputHandle(path: input.absolute)
+      if options.useStatCache, let cached = cache.lookup(input.absolute, stat: handle.stat),
+        objects.contains(cached), let object = try? file(cached)
+      {
+        files.append(summary(input.treePath, cached, object, reused: true))
+        entries.append(TreeEntry(path: input.treePath, mode: input.executable ? TreeEntry.executable : TreeEntry.regular, file: cached))
+        progress.advance(handle.stat.size)
+        continue
+      }
+      let readStarted = nowNanoseconds()
+      let ingest = FileIngest(repository: self, handle: handle, writer: writer, parentTensors: parentTensors, progress: progress)
+      let (id, object) = try ingest.run(safetensors: input.absolute.hasSuffix(".safetensors"))
+      deltaChunks += ingest.deltaChunks
+      try handle.checkUnchanged()
+      cache.record(input.absolute, stat: handle.stat, readStarted: readStarted, file: id)
+      files.append(summary(input.treePath, id, object, reused: false))
+      entries.append(TreeEntry(path: input.treePath, mode: input.executable ? TreeEntry.executable : TreeEntry.regular, file: id))
+    }
+    progress.end()
+
+    let tree: TreeObject
+    do { tree = try TreeObject(entries: entries) } catch { throw KitError.invalidPath("\(error)") }
+    let treeID = try wrap { try writer.addMetadata(.tree, content: tree.encoded()) }
+    let record = CommitRecord(
+      tree: treeID, parents: parents.map(ParentRef.init), author: options.author, time: options.time,
+      message: options.message)
+    let content: [UInt8]
+    do { content = try record.encoded() } catch { throw KitError.invalidPath("commit record: \(error)") }
+    let commitID = try wrap { try writer.addMetadata(.commit, content: content) }
+    // Objects are durable before any ref names them (Docs/ObjectFormat.md §4).
+    try wrap { try writer.finish() }
+    var updates = [RefUpdate(ref: "refs/heads/\(branch)", expected: .any, new: commitID)]
+    updates += options.tags.map { RefUpdate(ref: "refs/tags/\($0)", expected: .absent, new: commitID) }
+    do {
+      try store.refs.transaction(op: "commit", updates: updates, time: options.time)
+    } catch StoreError.refConflict(let ref, _, _) where ref.hasPrefix("refs/tags/") {
+      throw KitError.tagExists(String(ref.dropFirst(10)))
+    } catch let e as StoreError {
+      throw KitError.store(e)
+    }
+    try? cache.save()
+    return CommitSummary(
+      commit: commitID, tree: treeID, branch: branch, tags: options.tags, parents: parents, files: files,
+      logicalBytes: files.reduce(0) { $0 + $1.size }, newRawBytes: writer.rawBytesAdded,
+      newStoredBytes: writer.storedBytesAdded, deltaChunks: deltaChunks)
+  }
+
+  private func summary(_ path: String, _ id: ObjectID, _ f: FileObject, reused: Bool) -> CommittedFile {
+    let tensors = f.segments.filter { if case .tensor = $0 { return true } else { return false } }.count
+    return CommittedFile(
+      path: path, file: id, format: f.format, size: f.size, sha256: HexEncoding.encode(f.sha256), tensors: tensors,
+      reused: reused)
+  }
+
+  /// The tensors of a commit's safetensors files, by name (for delta encoding).
+  func tensorsByName(commit id: ObjectID) throws -> [String: TensorObject] {
+    var out: [String: TensorObject] = [:]
+    for entry in try tree(try commit(id).tree).entries {
+      for case .tensor(let name, let tid) in try file(entry.file).segments where out[name] == nil {
+        out[name] = try tensor(tid)
+      }
+    }
+    return out
+  }
+
+  func enumerateInputs(_ paths: [String]) throws -> [InputFile] {
+    var out: [InputFile] = []
+    var seen: [String: String] = [:]
+    let storeDir = URL(fileURLWithPath: store.directory).standardizedFileURL.path
+    func add(_ absolute: String, _ treePath: String, executable: Bool) throws {
+      guard TreeObject.isValidPath(treePath) else { throw KitError.invalidPath(treePath) }
+      if let other = seen[treePath], other != absolute { throw KitError.pathConflict(treePath) }
+      if seen[treePath] == nil {
+        seen[treePath] = absolute
+        out.append(InputFile(absolute: absolute, treePath: treePath, executable: executable))
+      }
+    }
+    for p in paths {
+      let absolute = URL(fileURLWithPath: p).standardizedFileURL.path
+      switch entryKind(absolute) {
+      case .missing: throw KitError.pathNotFound(p)
+      case .other(let kind): throw KitError.unsupportedFileType(path: p, kind: kind)
+      case .file(let x): try add(absolute, (absolute as NSString).lastPathComponent, executable: x)
+      case .directory:
+        guard absolute != storeDir, !absolute.hasPrefix(storeDir + "/") else { throw KitError.invalidPath(p) }
+        try walk(absolute, relative: "") { abs, rel, x in try add(abs, rel, executable: x) }
+      }
+    }
+    return out
+  }
+
+  private func walk(_ dir: String, relative: String, _ visit: (String, String, Bool) throws -> Void) throws {
+    let names: [String]
+    do { names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted() } catch {
+      throw KitError.io(operation: "list", path: dir, message: error.localizedDescription)
+    }
+    for name in names where name != ".lineage" && name != ".git" {
+      let abs = "\(dir)/\(name)"
+      let rel = relative.isEmpty ? name : "\(relative)/\(name)"
+      switch entryKind(abs) {
+      case .file(let x): try visit(abs, rel, x)
+      case .directory: try walk(abs, relative: rel, visit)
+      case .other(let kind): throw KitError.unsupportedFileType(path: abs, kind: kind)
+      case .missing: throw KitError.pathNotFound(abs)
+      }
+    }
+  }
+}
+
+/// Reads one file and stores it: safetensors tensor-aware, anything else by content-defined chunks.
+final class FileIngest {
+  /// Bytes read and processed at a time: bounds memory whatever the file size.
+  static let windowBytes = 32 << 20
+
+  let repository: Repository
+  let handle: InputHandle
+  let writer: ObjectWriter
+  let parentTensors: [String: TensorObject]
+  let progress: ProgressSink
+  let hasher = SHA256Hasher()
+  var deltaChunks = 0
+  private var buffer: [UInt8]
+
+  init(repository: Repository, handle: InputHandle, writer: ObjectWriter, parentTensors: [String: TensorObject], progress: ProgressSink) {
+    self.repository = repository
+    self.handle = handle
+    self.writer = writer
+    self.parentTensors = parentTensors
+    self.progress = progress
+    buffer = [UInt8](repeating: 0, count: min(Self.windowBytes, Int(max(handle.stat.size, 1))))
+  }
+
+  func run(safetensors: Bool) throws -> (ObjectID, FileObject) {
+    let size = handle.stat.size
+    var segments: [FileSegment] = []
+    var format = "opaque"
+    if safetensors {
+      format = "safetensors"
+      let layout: SafetensorsLayout
+      do {
+        let prefix = try handle.read(count: Int(min(size, 8)), at: 0)
+        let n = try SafetensorsLayout.headerLength(prefix: prefix, fileSize: size)
+        layout = try SafetensorsLayout.parse(header: try handle.read(count: Int(n), at: 8), fileSize: size)
+      } catch let e as SafetensorsError {
+        throw KitError.safetensors(path: handle.path, e)
+      }
+      segments.append(.bytes(try contentDefined(from: 0, to: layout.dataStart)))
+      for t in layout.tensors {
+        let chunks = try tensorChunks(t, fileOffset: layout.dataStart + t.begin)
+        let object = TensorObject(dtype: t.dtype, shape: t.shape, byteLength: t.byteLength, chunks: chunks)
+        let id = try wrap { try writer.addMetadata(.tensor, content: object.encoded()) }
+        segments.append(.tensor(name: t.name, id: id))
+      }
+    } else {
+      segments.append(.bytes(try contentDefined(from: 0, to: size)))
+    }
+    let object = FileObject(format: format, size: size, sha256: hasher.finalize().bytes, segments: segments)
+    let id = try wrap { try writer.addMetadata(.file, content: object.encoded()) }
+    return (id, object)
+  }
+
+  /// Chunk a tensor on element boundaries, pairing chunk k with the parent tensor's chunk k.
+  private func tensorChunks(_ t: SafetensorsTensor, fileOffset: UInt64) throws -> [ChunkRef] {
+    let lengths = ChunkPlan.tensorChunks(byteLength: t.byteLength, width: t.dtype.width)
+    var parentChunks: [ChunkRef] = []
+    if let p = parentTensors[t.name], p.dtype == t.dtype, p.shape == t.shape { parentChunks = p.chunks }
+    var refs: [ChunkRef] = []
+    var k = 0
+    var offset = fileOffset
+    while k < lengths.count {
+      // Gather whole chunks up to one window.
+      var jobs: [ChunkJob] = []
+      var windowLength = 0
+      while k < lengths.count, windowLength + lengths[k] <= buffer.count || jobs.isEmpty {
+        var base: ObjectID?
+        var depth: UInt8 = 0
+        if k < parentChunks.count, parentChunks[k].length == UInt32(lengths[k]),
+          let loc = repository.objects.location(of: parentChunks[k].id), loc.depth < 8
+        {
+          base = parentChunks[k].id
+          depth = loc.depth
+        }
+        jobs.append(ChunkJob(offset: windowLength, length: lengths[k], width: t.dtype.width, base: base, baseDepth: depth))
+        windowLength += lengths[k]
+        k += 1
+      }
+      try buffer.withUnsafeMutableBytes { try handle.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<windowLength]), at: offset) }
+      refs += try process(jobs, length: windowLength)
+      offset += UInt64(windowLength)
+    }
+    return refs
+  }
+
+  /// Chunk `[from, to)` with the gear chunker, a window at a time.
+  private func contentDefined(from start: UInt64, to end: UInt64) throws -> [ChunkRef] {
+    var refs: [ChunkRef] = []
+    var offset = start
+    while offset < end {
+      let n = Int(min(UInt64(buffer.count), end - offset))
+      try buffer.withUnsafeMutableBytes { try handle.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<n]), at: offset) }
+      let atEnd = offset + UInt64(n) == end
+      var jobs: [ChunkJob] = []
+      var cursor = 0
+      buffer.withUnsafeBytes { b in
+        while cursor < n {
+          let rest = UnsafeRawBufferPointer(rebasing: b[cursor..<n])
+          guard let len = GearChunker.nextChunkLength(rest) ?? (atEnd ? rest.count : nil) else { break }
+          jobs.append(ChunkJob(offset: cursor, length: len, width: 1, base: nil, baseDepth: 0))
+          cursor += len
+        }
+      }
+      refs += try process(jobs, length: cursor)
+      offset += UInt64(cursor)
+    }
+    return refs
+  }
+
+  /// Hash, deduplicate and encode the window's chunks on all cores while one iteration feeds the
+  /// whole-file SHA-256; then append the new chunks to the pack in order.
+  private func process(_ jobs: [ChunkJob], length: Int) throws -> [ChunkRef] {
+    let outcomes = UnsafeMutableBufferPointer<ChunkOutcome?>.allocate(capacity: jobs.count)
+    outcomes.initialize(repeating: nil)
+    defer { outcomes.deallocate() }
+    let objects = repository.objects
+    let slots = Unchecked(value: outcomes)
+    buffer.withUnsafeBytes { windowBytes in
+      let window = Unchecked(value: windowBytes)
+      let hasher = Unchecked(value: self.hasher)
+      DispatchQueue.concurrentPerform(iterations: jobs.count + 1) { k in
+        let window = window.value
+        let outcomes = slots.value
+        if k == 0 {
+          hasher.value.update(UnsafeRawBufferPointer(rebasing: window[0..<length]))
+          return
+        }
+        let job = jobs[k - 1]
+        let bytes = UnsafeRawBufferPointer(rebasing: window[job.offset..<(job.offset + job.length)])
+        let id = ObjectID.of(.chunk, content: bytes)
+        if objects.contains(id) {
+          outcomes[k - 1] = ChunkOutcome(id: id, length: job.length, encoded: nil)
+          return
+        }
+        // A delta under half the raw size is taken at once; otherwise the direct encoding is
+        // computed too and the smaller wins.
+        var delta: EncodedObject?
+        if let base = job.base, let baseBytes = try? objects.read(base, as: .chunk, verify: false) {
+          delta = baseBytes.withUnsafeBytes {
+            ChunkCodec.encodeDelta(bytes, base: $0, baseID: base, baseDepth: job.baseDepth, width: job.width, limit: job.length)
+          }
+        }
+        var best: EncodedObject
+        if let delta, delta.payload.count < job.length / 2 {
+          best = delta
+        } else {
+          best = ChunkCodec.encode(bytes, width: job.width)
+          if let delta, delta.payload.count < best.payload.count { best = delta }
+        }
+        outcomes[k - 1] = ChunkOutcome(id: id, length: job.length, encoded: best)
+      }
+    }
+    var refs: [ChunkRef] = []
+    refs.reserveCapacity(jobs.count)
+    for case let outcome? in outcomes {
+      if let encoded = outcome.encoded {
+        let added = try wrap { try writer.add(outcome.id, type: .chunk, rawLength: outcome.length, encoded: encoded) }
+        if added, encoded.codec == .xorDelta { deltaChunks += 1 }
+      }
+      refs.append(ChunkRef(id: outcome.id, length: UInt32(outcome.length)))
+    }
+    progress.advance(UInt64(length))
+    return refs
+  }
+}

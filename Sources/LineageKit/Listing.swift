@@ -1,0 +1,68 @@
+import LineageCore
+import LineageNative
+import LineageStore
+
+/// A file in a revision, with its tensors.
+public struct ListedFile: Sendable {
+  public var path: String
+  public var mode: UInt32
+  public var file: ObjectID
+  public var format: String
+  public var size: UInt64
+  public var sha256: String
+  public var tensors: [ListedTensor]
+}
+
+/// A tensor of a listed file.
+public struct ListedTensor: Sendable {
+  public var name: String
+  public var id: ObjectID
+  public var dtype: DType
+  public var shape: [UInt64]
+  public var bytes: UInt64
+}
+
+/// A commit with its record, for `log`-like output.
+public struct CommitInfo: Sendable {
+  public var id: ObjectID
+  public var record: CommitRecord
+}
+
+extension Repository {
+  /// The files and tensors of a revision.
+  public func list(_ revision: String) throws -> (ObjectID, [ListedFile]) {
+    let id = try resolve(revision)
+    var out: [ListedFile] = []
+    for e in try tree(try commit(id).tree).entries {
+      let f = try file(e.file)
+      var tensors: [ListedTensor] = []
+      for case .tensor(let name, let tid) in f.segments {
+        let t = try tensor(tid)
+        tensors.append(ListedTensor(name: name, id: tid, dtype: t.dtype, shape: t.shape, bytes: t.byteLength))
+      }
+      out.append(
+        ListedFile(
+          path: e.path, mode: e.mode, file: e.file, format: f.format, size: f.size, sha256: HexEncoding.encode(f.sha256),
+          tensors: tensors))
+    }
+    return (id, out)
+  }
+
+  /// A commit's record.
+  public func commitInfo(_ revision: String) throws -> CommitInfo {
+    let id = try resolve(revision)
+    return CommitInfo(id: id, record: try commit(id))
+  }
+
+  /// First-parent history from a revision, newest first, at most `limit` commits.
+  public func history(from revision: String, limit: Int) throws -> [CommitInfo] {
+    var out: [CommitInfo] = []
+    var next: ObjectID? = try resolve(revision)
+    while let id = next, out.count < limit {
+      let r = try commit(id)
+      out.append(CommitInfo(id: id, record: r))
+      next = r.parents.first?.id
+    }
+    return out
+  }
+}

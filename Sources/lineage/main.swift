@@ -1,0 +1,3 @@
+import LineageCLI
+
+LineageMain.run()

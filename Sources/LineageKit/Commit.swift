@@ -64,13 +64,15 @@ struct InputFile {
   var executable: Bool
 }
 
-/// A chunk to store: where its bytes are in the current window, and its delta base if any.
+/// A chunk to store: where its bytes are in the file, its element width, its delta base, and
+/// which tensor (or -1: a bytes segment) it belongs to.
 struct ChunkJob {
-  var offset: Int
+  var fileOffset: UInt64
   var length: Int
   var width: Int
   var base: ObjectID?
   var baseDepth: UInt8
+  var owner: Int
 }
 
 struct ChunkOutcome {
@@ -216,8 +218,13 @@ extension Repository {
 }
 
 /// Reads one file and stores it: safetensors tensor-aware, anything else by content-defined chunks.
+///
+/// The file is planned into chunks first, then processed in windows of at most `windowBytes`:
+/// each window's chunks are hashed, deduplicated and encoded on all cores, while in the same
+/// parallel step one iteration feeds the whole-file SHA-256, one appends the previous window's
+/// chunks to the pack and one reads the next window. Memory stays bounded by two windows and
+/// their encoded chunks, whatever the file size.
 final class FileIngest {
-  /// Bytes read and processed at a time: bounds memory whatever the file size.
   static let windowBytes = 32 << 20
 
   let repository: Repository
@@ -227,7 +234,6 @@ final class FileIngest {
   let progress: ProgressSink
   let hasher = SHA256Hasher()
   var deltaChunks = 0
-  private var buffer: [UInt8]
 
   init(repository: Repository, handle: InputHandle, writer: ObjectWriter, parentTensors: [String: TensorObject], progress: ProgressSink) {
     self.repository = repository
@@ -235,147 +241,207 @@ final class FileIngest {
     self.writer = writer
     self.parentTensors = parentTensors
     self.progress = progress
-    buffer = [UInt8](repeating: 0, count: min(Self.windowBytes, Int(max(handle.stat.size, 1))))
   }
 
   func run(safetensors: Bool) throws -> (ObjectID, FileObject) {
     let size = handle.stat.size
-    var segments: [FileSegment] = []
-    var format = "opaque"
+    var jobs: [ChunkJob] = []
+    var tensors: [SafetensorsTensor] = []
     if safetensors {
-      format = "safetensors"
+      let head: [UInt8]
       let layout: SafetensorsLayout
       do {
         let prefix = try handle.read(count: Int(min(size, 8)), at: 0)
         let n = try SafetensorsLayout.headerLength(prefix: prefix, fileSize: size)
-        layout = try SafetensorsLayout.parse(header: try handle.read(count: Int(n), at: 8), fileSize: size)
+        let header = try handle.read(count: Int(n), at: 8)
+        layout = try SafetensorsLayout.parse(header: header, fileSize: size)
+        head = prefix + header
       } catch let e as SafetensorsError {
         throw KitError.safetensors(path: handle.path, e)
       }
-      segments.append(.bytes(try contentDefined(from: 0, to: layout.dataStart)))
-      for t in layout.tensors {
-        let chunks = try tensorChunks(t, fileOffset: layout.dataStart + t.begin)
-        let object = TensorObject(dtype: t.dtype, shape: t.shape, byteLength: t.byteLength, chunks: chunks)
-        let id = try wrap { try writer.addMetadata(.tensor, content: object.encoded()) }
-        segments.append(.tensor(name: t.name, id: id))
-      }
+      tensors = layout.tensors
+      head.withUnsafeBytes { jobs += contentDefinedJobs($0, fileOffset: 0, atEnd: true).jobs }
+      for (i, t) in layout.tensors.enumerated() { jobs += tensorJobs(t, owner: i, fileOffset: layout.dataStart + t.begin) }
     } else {
-      segments.append(.bytes(try contentDefined(from: 0, to: size)))
+      jobs = try planContentDefined(size: size)
     }
-    let object = FileObject(format: format, size: size, sha256: hasher.finalize().bytes, segments: segments)
+    let refs = try pipeline(jobs)
+    var segments: [FileSegment] = []
+    var bytesSegment: [ChunkRef] = []
+    var tensorChunks = [[ChunkRef]](repeating: [], count: tensors.count)
+    for (job, ref) in zip(jobs, refs) {
+      if job.owner < 0 { bytesSegment.append(ref) } else { tensorChunks[job.owner].append(ref) }
+    }
+    segments.append(.bytes(bytesSegment))
+    for (t, chunks) in zip(tensors, tensorChunks) {
+      let object = TensorObject(dtype: t.dtype, shape: t.shape, byteLength: t.byteLength, chunks: chunks)
+      let id = try wrap { try writer.addMetadata(.tensor, content: object.encoded()) }
+      segments.append(.tensor(name: t.name, id: id))
+    }
+    let object = FileObject(
+      format: safetensors ? "safetensors" : "opaque", size: size, sha256: hasher.finalize().bytes, segments: segments)
     let id = try wrap { try writer.addMetadata(.file, content: object.encoded()) }
     return (id, object)
   }
 
-  /// Chunk a tensor on element boundaries, pairing chunk k with the parent tensor's chunk k.
-  private func tensorChunks(_ t: SafetensorsTensor, fileOffset: UInt64) throws -> [ChunkRef] {
-    let lengths = ChunkPlan.tensorChunks(byteLength: t.byteLength, width: t.dtype.width)
+  /// Chunks of a tensor on element boundaries, chunk k paired with the parent tensor's chunk k.
+  private func tensorJobs(_ t: SafetensorsTensor, owner: Int, fileOffset: UInt64) -> [ChunkJob] {
     var parentChunks: [ChunkRef] = []
     if let p = parentTensors[t.name], p.dtype == t.dtype, p.shape == t.shape { parentChunks = p.chunks }
-    var refs: [ChunkRef] = []
-    var k = 0
+    var jobs: [ChunkJob] = []
     var offset = fileOffset
-    while k < lengths.count {
-      // Gather whole chunks up to one window.
-      var jobs: [ChunkJob] = []
-      var windowLength = 0
-      while k < lengths.count, windowLength + lengths[k] <= buffer.count || jobs.isEmpty {
-        var base: ObjectID?
-        var depth: UInt8 = 0
-        if k < parentChunks.count, parentChunks[k].length == UInt32(lengths[k]),
-          let loc = repository.objects.location(of: parentChunks[k].id), loc.depth < 8
-        {
-          base = parentChunks[k].id
-          depth = loc.depth
-        }
-        jobs.append(ChunkJob(offset: windowLength, length: lengths[k], width: t.dtype.width, base: base, baseDepth: depth))
-        windowLength += lengths[k]
-        k += 1
+    for (k, length) in ChunkPlan.tensorChunks(byteLength: t.byteLength, width: t.dtype.width).enumerated() {
+      var base: ObjectID?
+      var depth: UInt8 = 0
+      if k < parentChunks.count, parentChunks[k].length == UInt32(length),
+        let loc = repository.objects.location(of: parentChunks[k].id), loc.depth < 8
+      {
+        base = parentChunks[k].id
+        depth = loc.depth
       }
-      try buffer.withUnsafeMutableBytes { try handle.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<windowLength]), at: offset) }
-      refs += try process(jobs, length: windowLength)
-      offset += UInt64(windowLength)
+      jobs.append(ChunkJob(fileOffset: offset, length: length, width: t.dtype.width, base: base, baseDepth: depth, owner: owner))
+      offset += UInt64(length)
     }
-    return refs
+    return jobs
   }
 
-  /// Chunk `[from, to)` with the gear chunker, a window at a time.
-  private func contentDefined(from start: UInt64, to end: UInt64) throws -> [ChunkRef] {
-    var refs: [ChunkRef] = []
-    var offset = start
-    while offset < end {
-      let n = Int(min(UInt64(buffer.count), end - offset))
+  /// Gear chunk boundaries within `bytes`; without `atEnd` the unfinished tail is left over.
+  private func contentDefinedJobs(_ bytes: UnsafeRawBufferPointer, fileOffset: UInt64, atEnd: Bool) -> (jobs: [ChunkJob], consumed: Int) {
+    var jobs: [ChunkJob] = []
+    var cursor = 0
+    while cursor < bytes.count {
+      let rest = UnsafeRawBufferPointer(rebasing: bytes[cursor...])
+      guard let len = GearChunker.nextChunkLength(rest) ?? (atEnd ? rest.count : nil) else { break }
+      jobs.append(ChunkJob(fileOffset: fileOffset + UInt64(cursor), length: len, width: 1, base: nil, baseDepth: 0, owner: -1))
+      cursor += len
+    }
+    return (jobs, cursor)
+  }
+
+  /// Plan an opaque file's chunks with one streaming pass of the gear hash.
+  private func planContentDefined(size: UInt64) throws -> [ChunkJob] {
+    var jobs: [ChunkJob] = []
+    var buffer = [UInt8](repeating: 0, count: Int(min(UInt64(Self.windowBytes), max(size, 1))))
+    var offset: UInt64 = 0
+    while offset < size {
+      let n = Int(min(UInt64(buffer.count), size - offset))
       try buffer.withUnsafeMutableBytes { try handle.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<n]), at: offset) }
-      let atEnd = offset + UInt64(n) == end
-      var jobs: [ChunkJob] = []
-      var cursor = 0
-      buffer.withUnsafeBytes { b in
-        while cursor < n {
-          let rest = UnsafeRawBufferPointer(rebasing: b[cursor..<n])
-          guard let len = GearChunker.nextChunkLength(rest) ?? (atEnd ? rest.count : nil) else { break }
-          jobs.append(ChunkJob(offset: cursor, length: len, width: 1, base: nil, baseDepth: 0))
-          cursor += len
-        }
-      }
-      refs += try process(jobs, length: cursor)
-      offset += UInt64(cursor)
+      let atEnd = offset + UInt64(n) == size
+      let (more, consumed) = buffer.withUnsafeBytes { contentDefinedJobs(UnsafeRawBufferPointer(rebasing: $0[0..<n]), fileOffset: offset, atEnd: atEnd) }
+      jobs += more
+      offset += UInt64(consumed)
     }
-    return refs
+    return jobs
   }
 
-  /// Hash, deduplicate and encode the window's chunks on all cores while one iteration feeds the
-  /// whole-file SHA-256; then append the new chunks to the pack in order.
-  private func process(_ jobs: [ChunkJob], length: Int) throws -> [ChunkRef] {
-    let outcomes = UnsafeMutableBufferPointer<ChunkOutcome?>.allocate(capacity: jobs.count)
-    outcomes.initialize(repeating: nil)
-    defer { outcomes.deallocate() }
-    let objects = repository.objects
-    let slots = Unchecked(value: outcomes)
-    buffer.withUnsafeBytes { windowBytes in
-      let window = Unchecked(value: windowBytes)
-      let hasher = Unchecked(value: self.hasher)
-      DispatchQueue.concurrentPerform(iterations: jobs.count + 1) { k in
-        let window = window.value
-        let outcomes = slots.value
-        if k == 0 {
-          hasher.value.update(UnsafeRawBufferPointer(rebasing: window[0..<length]))
-          return
-        }
-        let job = jobs[k - 1]
-        let bytes = UnsafeRawBufferPointer(rebasing: window[job.offset..<(job.offset + job.length)])
-        let id = ObjectID.of(.chunk, content: bytes)
-        if objects.contains(id) {
-          outcomes[k - 1] = ChunkOutcome(id: id, length: job.length, encoded: nil)
-          return
-        }
-        // A delta under half the raw size is taken at once; otherwise the direct encoding is
-        // computed too and the smaller wins.
-        var delta: EncodedObject?
-        if let base = job.base, let baseBytes = try? objects.read(base, as: .chunk, verify: false) {
-          delta = baseBytes.withUnsafeBytes {
-            ChunkCodec.encodeDelta(bytes, base: $0, baseID: base, baseDepth: job.baseDepth, width: job.width, limit: job.length)
-          }
-        }
-        var best: EncodedObject
-        if let delta, delta.payload.count < job.length / 2 {
-          best = delta
-        } else {
-          best = ChunkCodec.encode(bytes, width: job.width)
-          if let delta, delta.payload.count < best.payload.count { best = delta }
-        }
-        outcomes[k - 1] = ChunkOutcome(id: id, length: job.length, encoded: best)
+  /// Process jobs (contiguous, in file order) in windows; returns one ref per job.
+  private func pipeline(_ jobs: [ChunkJob]) throws -> [ChunkRef] {
+    // Windows: runs of consecutive jobs up to windowBytes (a single larger chunk gets its own).
+    var windows: [Range<Int>] = []
+    var start = 0
+    var bytes = 0
+    for (k, job) in jobs.enumerated() {
+      if k > start, bytes + job.length > Self.windowBytes {
+        windows.append(start..<k)
+        start = k
+        bytes = 0
       }
+      bytes += job.length
+    }
+    if start < jobs.count { windows.append(start..<jobs.count) }
+    let capacity = windows.map { w in jobs[w].reduce(0) { $0 + $1.length } }.max() ?? 0
+    var buffers = [[UInt8](repeating: 0, count: capacity), [UInt8](repeating: 0, count: capacity)]
+    func span(_ w: Range<Int>) -> (UInt64, Int) {
+      (jobs[w.lowerBound].fileOffset, jobs[w].reduce(0) { $0 + $1.length })
+    }
+    if let first = windows.first {
+      let (at, n) = span(first)
+      try buffers[0].withUnsafeMutableBytes { try handle.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<n]), at: at) }
     }
     var refs: [ChunkRef] = []
     refs.reserveCapacity(jobs.count)
-    for case let outcome? in outcomes {
-      if let encoded = outcome.encoded {
-        let added = try wrap { try writer.add(outcome.id, type: .chunk, rawLength: outcome.length, encoded: encoded) }
-        if added, encoded.codec == .xorDelta { deltaChunks += 1 }
+    var previous: [ChunkOutcome] = []
+    for (w, window) in windows.enumerated() {
+      let (windowStart, length) = span(window)
+      let next = w + 1 < windows.count ? span(windows[w + 1]) : nil
+      let outcomes = UnsafeMutableBufferPointer<ChunkOutcome?>.allocate(capacity: window.count)
+      outcomes.initialize(repeating: nil)
+      defer { outcomes.deallocate() }
+      let failure = FailureBox()
+      let toAppend = previous
+      var current = buffers[w % 2]
+      var upcoming = buffers[(w + 1) % 2]
+      buffers = [[], []]
+      let objects = repository.objects
+      current.withUnsafeBytes { cur in
+        upcoming.withUnsafeMutableBytes { nxt in
+          let cur = Unchecked(value: cur)
+          let nxt = Unchecked(value: nxt)
+          let slots = Unchecked(value: outcomes)
+          let me = Unchecked(value: self)
+          let windowJobs = Array(jobs[window])
+          DispatchQueue.concurrentPerform(iterations: windowJobs.count + 3) { k in
+            switch k {
+            case 0:
+              me.value.hasher.update(UnsafeRawBufferPointer(rebasing: cur.value[0..<length]))
+            case 1:
+              do { try me.value.append(toAppend) } catch { failure.set(error) }
+            case 2:
+              guard let (at, n) = next else { return }
+              do { try me.value.handle.read(into: UnsafeMutableRawBufferPointer(rebasing: nxt.value[0..<n]), at: at) } catch {
+                failure.set(error)
+              }
+            default:
+              let job = windowJobs[k - 3]
+              let from = Int(job.fileOffset - windowStart)
+              let bytes = UnsafeRawBufferPointer(rebasing: cur.value[from..<(from + job.length)])
+              slots.value[k - 3] = FileIngest.encode(job, bytes: bytes, objects: objects)
+            }
+          }
+        }
       }
-      refs.append(ChunkRef(id: outcome.id, length: UInt32(outcome.length)))
+      buffers[w % 2] = current
+      buffers[(w + 1) % 2] = upcoming
+      if let e = failure.error { throw e }
+      previous = outcomes.compactMap { $0 }
+      refs += previous.map { ChunkRef(id: $0.id, length: UInt32($0.length)) }
+      progress.advance(UInt64(length))
     }
-    progress.advance(UInt64(length))
+    try append(previous)
     return refs
   }
+
+  /// Hash a chunk; unless the store has it, encode it (as a delta when that is smaller).
+  static func encode(_ job: ChunkJob, bytes: UnsafeRawBufferPointer, objects: PackObjectStore) -> ChunkOutcome {
+    let id = ObjectID.of(.chunk, content: bytes)
+    if objects.contains(id) { return ChunkOutcome(id: id, length: job.length, encoded: nil) }
+    // A delta under half the raw size is taken at once; otherwise the direct encoding is
+    // computed too and the smaller wins.
+    var delta: EncodedObject?
+    if let base = job.base, let baseBytes = try? objects.read(base, as: .chunk, verify: false) {
+      delta = baseBytes.withUnsafeBytes {
+        ChunkCodec.encodeDelta(bytes, base: $0, baseID: base, baseDepth: job.baseDepth, width: job.width, limit: job.length)
+      }
+    }
+    if let delta, delta.payload.count < job.length / 2 { return ChunkOutcome(id: id, length: job.length, encoded: delta) }
+    var best = ChunkCodec.encode(bytes, width: job.width)
+    if let delta, delta.payload.count < best.payload.count { best = delta }
+    return ChunkOutcome(id: id, length: job.length, encoded: best)
+  }
+
+  /// Append encoded chunks to the pack, skipping those already written.
+  private func append(_ outcomes: [ChunkOutcome]) throws {
+    for outcome in outcomes {
+      guard let encoded = outcome.encoded else { continue }
+      let added = try wrap { try writer.add(outcome.id, type: .chunk, rawLength: outcome.length, encoded: encoded) }
+      if added, encoded.codec == .xorDelta { deltaChunks += 1 }
+    }
+  }
+}
+
+/// The first error thrown by any iteration of a parallel step.
+final class FailureBox: @unchecked Sendable {
+  private let lock = NSLock()
+  private(set) var error: Error?
+  func set(_ e: Error) { lock.withLock { if error == nil { error = e } } }
 }

@@ -31,8 +31,6 @@ public struct EncodedObject: Sendable {
 public enum ChunkCodec {
   /// Planes whose estimated entropy exceeds this many bits per byte are stored raw.
   public static let entropyLimit = 7.6
-  /// zstd level for all stored data: fast enough to keep up with hashing.
-  public static let level: Int32 = 1
 
   /// Encode a chunk whose elements are `width` bytes wide (1 for opaque bytes).
   public static func encode(_ content: UnsafeRawBufferPointer, width: Int) -> EncodedObject {
@@ -40,7 +38,7 @@ public enum ChunkCodec {
       let payload = encodePlanes(content, width: width)
       if payload.count < content.count { return EncodedObject(codec: .planes, payload: payload, base: nil, depth: 0) }
     } else if content.count >= 64, estimatedEntropy(content, stride: 1) < entropyLimit,
-      let z = try? Zstd.compress(content, level: level), z.count < content.count
+      let z = try? Zstd.compress(content, profile: .fast), z.count < content.count
     {
       return EncodedObject(codec: .zstd, payload: z, base: nil, depth: 0)
     }
@@ -50,7 +48,7 @@ public enum ChunkCodec {
   /// Encode small metadata: zstd when it pays, raw otherwise.
   public static func encodeMetadata(_ content: [UInt8]) -> EncodedObject {
     if content.count >= 256,
-      let z = content.withUnsafeBytes({ try? Zstd.compress($0, level: 3) }), z.count < content.count * 9 / 10
+      let z = content.withUnsafeBytes({ try? Zstd.compress($0, profile: .metadata) }), z.count < content.count * 9 / 10
     {
       return EncodedObject(codec: .zstd, payload: z, base: nil, depth: 0)
     }
@@ -115,74 +113,156 @@ public enum ChunkCodec {
 
   // MARK: byte planes
 
+  /// Split elements into byte planes: plane j (at j × n) holds byte j of every element.
+  static func split(_ src: UnsafeRawBufferPointer, width: Int, into dst: UnsafeMutableRawBufferPointer) {
+    guard let s = src.baseAddress, let d = dst.baseAddress else { return }
+    let n = src.count / width
+    let out = d.assumingMemoryBound(to: UInt8.self)
+    var k = 0
+    switch width {
+    case 2:
+      // 16 elements at a time: the even bytes are plane 0, the odd bytes plane 1.
+      while k + 16 <= n {
+        let v = s.loadUnaligned(fromByteOffset: 2 * k, as: SIMD32<UInt8>.self)
+        UnsafeMutableRawPointer(out + k).storeBytes(of: v.evenHalf, as: SIMD16<UInt8>.self)
+        UnsafeMutableRawPointer(out + n + k).storeBytes(of: v.oddHalf, as: SIMD16<UInt8>.self)
+        k += 16
+      }
+      while k < n {
+        let v = s.loadUnaligned(fromByteOffset: 2 * k, as: UInt16.self)
+        out[k] = UInt8(truncatingIfNeeded: v)
+        out[n + k] = UInt8(truncatingIfNeeded: v >> 8)
+        k += 1
+      }
+    case 4:
+      while k + 16 <= n {
+        let v = s.loadUnaligned(fromByteOffset: 4 * k, as: SIMD64<UInt8>.self)
+        let even = v.evenHalf
+        let odd = v.oddHalf
+        UnsafeMutableRawPointer(out + k).storeBytes(of: even.evenHalf, as: SIMD16<UInt8>.self)
+        UnsafeMutableRawPointer(out + n + k).storeBytes(of: odd.evenHalf, as: SIMD16<UInt8>.self)
+        UnsafeMutableRawPointer(out + 2 * n + k).storeBytes(of: even.oddHalf, as: SIMD16<UInt8>.self)
+        UnsafeMutableRawPointer(out + 3 * n + k).storeBytes(of: odd.oddHalf, as: SIMD16<UInt8>.self)
+        k += 16
+      }
+      while k < n {
+        let v = s.loadUnaligned(fromByteOffset: 4 * k, as: UInt32.self)
+        out[k] = UInt8(truncatingIfNeeded: v)
+        out[n + k] = UInt8(truncatingIfNeeded: v >> 8)
+        out[2 * n + k] = UInt8(truncatingIfNeeded: v >> 16)
+        out[3 * n + k] = UInt8(truncatingIfNeeded: v >> 24)
+        k += 1
+      }
+    default:
+      let bytes = s.assumingMemoryBound(to: UInt8.self)
+      for k in 0..<n { for j in 0..<width { out[j * n + k] = bytes[k * width + j] } }
+    }
+  }
+
+  /// Interleave byte planes back into elements (the inverse of `split`).
+  static func join(_ src: UnsafeRawBufferPointer, width: Int, into dst: UnsafeMutableRawBufferPointer) {
+    guard let s = src.baseAddress, let d = dst.baseAddress else { return }
+    let n = dst.count / width
+    let planes = s.assumingMemoryBound(to: UInt8.self)
+    switch width {
+    case 2:
+      // 4 elements at a time: spread 4 low and 4 high bytes into 16-bit lanes.
+      var k = 0
+      let raw = UnsafeRawPointer(planes)
+      while k + 4 <= n {
+        let lo = spread16(raw.loadUnaligned(fromByteOffset: k, as: UInt32.self))
+        let hi = spread16(raw.loadUnaligned(fromByteOffset: n + k, as: UInt32.self))
+        d.storeBytes(of: lo | hi << 8, toByteOffset: 2 * k, as: UInt64.self)
+        k += 4
+      }
+      while k < n {
+        let v = UInt16(planes[k]) | UInt16(planes[n + k]) << 8
+        d.storeBytes(of: v, toByteOffset: 2 * k, as: UInt16.self)
+        k += 1
+      }
+    case 4:
+      for k in 0..<n {
+        let v = UInt32(planes[k]) | UInt32(planes[n + k]) << 8 | UInt32(planes[2 * n + k]) << 16 | UInt32(planes[3 * n + k]) << 24
+        d.storeBytes(of: v, toByteOffset: 4 * k, as: UInt32.self)
+      }
+    default:
+      let out = d.assumingMemoryBound(to: UInt8.self)
+      for k in 0..<n { for j in 0..<width { out[k * width + j] = planes[j * n + k] } }
+    }
+  }
+
+  /// 4 bytes → the low bytes of 4 little-endian 16-bit lanes.
+  @inline(__always) static func spread16(_ x: UInt32) -> UInt64 {
+    var v = UInt64(x)
+    v = (v | v << 16) & 0x0000_FFFF_0000_FFFF
+    v = (v | v << 8) & 0x00FF_00FF_00FF_00FF
+    return v
+  }
+
   static func encodePlanes(_ content: UnsafeRawBufferPointer, width: Int) -> [UInt8] {
     let n = content.count / width
-    var out = [UInt8]()
-    out.reserveCapacity(content.count + 1 + 5 * width)
-    out.append(UInt8(width))
-    var plane = [UInt8](repeating: 0, count: n)
-    for j in 0..<width {
-      plane.withUnsafeMutableBufferPointer { p in
-        var k = 0
-        var src = j
-        while k < n {
-          p[k] = content[src]
-          k += 1
-          src += width
+    let planes = UnsafeMutableRawBufferPointer.allocate(byteCount: content.count, alignment: 16)
+    defer { planes.deallocate() }
+    split(content, width: width, into: planes)
+    // Output: width byte, then per plane a 5-byte header and at most n bytes.
+    let capacity = 1 + width * (5 + n)
+    return [UInt8](unsafeUninitializedCapacity: capacity) { buf, count in
+      let out = UnsafeMutableRawBufferPointer(buf)
+      out[0] = UInt8(width)
+      var at = 1
+      for j in 0..<width {
+        let plane = UnsafeRawBufferPointer(rebasing: planes[(j * n)..<((j + 1) * n)])
+        let body = UnsafeMutableRawBufferPointer(rebasing: out[(at + 5)..<(at + 5 + n)])
+        var stored = n
+        var kind: UInt8 = 0
+        // A plane must shrink by 3% to be worth a decompression on every read.
+        if estimatedEntropy(plane, stride: 4) < entropyLimit,
+          let z = Zstd.compress(plane, into: UnsafeMutableRawBufferPointer(rebasing: body[0..<(n - n / 32)]), profile: .planes)
+        {
+          stored = z
+          kind = 1
+        } else {
+          body.copyMemory(from: plane)
         }
+        out[at] = kind
+        out.storeBytes(of: UInt32(stored).littleEndian, toByteOffset: at + 1, as: UInt32.self)
+        at += 5 + stored
       }
-      let compressed: [UInt8]? = plane.withUnsafeBytes { p in
-        guard estimatedEntropy(p, stride: 1) < entropyLimit else { return nil }
-        guard let z = try? Zstd.compress(p, level: level), z.count < n else { return nil }
-        return z
-      }
-      var header = ByteWriter(capacity: 5)
-      header.u8(compressed == nil ? 0 : 1)
-      header.u32(UInt32((compressed ?? plane).count))
-      out += header.bytes
-      out += compressed ?? plane
+      count = at
     }
-    return out
   }
 
   static func decodePlanes(_ payload: [UInt8], into out: UnsafeMutableRawBufferPointer) throws {
-    var r = ByteReader(payload)
-    let width: Int
-    do { width = Int(try r.u8("width")) } catch { throw CodecFailure("planes: empty payload") }
+    guard let width = payload.first.map(Int.init) else { throw CodecFailure("planes: empty payload") }
     guard (1...8).contains(width), out.count % width == 0 else {
       throw CodecFailure("planes: width \(width) does not divide \(out.count)")
     }
     let n = out.count / width
-    var plane = [UInt8](repeating: 0, count: n)
-    for j in 0..<width {
-      let kind: UInt8
-      let stored: [UInt8]
-      do {
-        kind = try r.u8("plane.codec")
-        let len = Int(try r.u32("plane.length"))
-        stored = try r.raw(len, "plane.bytes")
-      } catch { throw CodecFailure("planes: plane \(j) truncated") }
-      switch kind {
-      case 0:
-        guard stored.count == n else { throw CodecFailure("planes: raw plane \(j) is \(stored.count) bytes, expected \(n)") }
-        plane = stored
-      case 1:
-        try plane.withUnsafeMutableBytes { p in
-          try stored.withUnsafeBytes { s in
-            do { try Zstd.decompress(s, into: p) } catch { throw CodecFailure("planes: plane \(j): \(error)") }
-          }
+    let planes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(out.count, 1), alignment: 16)
+    defer { planes.deallocate() }
+    try payload.withUnsafeBytes { p in
+      var at = 1
+      for j in 0..<width {
+        guard p.count - at >= 5 else { throw CodecFailure("planes: plane \(j) truncated") }
+        let kind = p[at]
+        let len = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: at + 1, as: UInt32.self)))
+        at += 5
+        guard len <= p.count - at else { throw CodecFailure("planes: plane \(j) truncated") }
+        let stored = UnsafeRawBufferPointer(rebasing: p[at..<(at + len)])
+        let plane = UnsafeMutableRawBufferPointer(rebasing: planes[(j * n)..<((j + 1) * n)])
+        switch kind {
+        case 0:
+          guard len == n else { throw CodecFailure("planes: raw plane \(j) is \(len) bytes, expected \(n)") }
+          plane.copyMemory(from: stored)
+        case 1:
+          do { try Zstd.decompress(stored, into: plane) } catch { throw CodecFailure("planes: plane \(j): \(error)") }
+        default: throw CodecFailure("planes: plane \(j) has unknown codec \(kind)")
         }
-      default: throw CodecFailure("planes: plane \(j) has unknown codec \(kind)")
+        at += len
       }
-      plane.withUnsafeBufferPointer { p in
-        var dst = j
-        for k in 0..<n {
-          out[dst] = p[k]
-          dst += width
-        }
-      }
+      guard at == p.count else { throw CodecFailure("planes: \(p.count - at) trailing bytes") }
     }
-    guard r.remaining == 0 else { throw CodecFailure("planes: \(r.remaining) trailing bytes") }
+    join(UnsafeRawBufferPointer(planes), width: width, into: out)
   }
 
   // MARK: helpers
@@ -191,10 +271,11 @@ public enum ChunkCodec {
   public static func estimatedEntropy(_ p: UnsafeRawBufferPointer, stride: Int) -> Double {
     var counts = [Int](repeating: 0, count: 256)
     var total = 0
+    guard let base = p.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return 0 }
     counts.withUnsafeMutableBufferPointer { c in
       var k = 0
       while k < p.count {
-        c[Int(p[k])] += 1
+        c[Int(base[k])] += 1
         total += 1
         k += stride
       }

@@ -1,0 +1,233 @@
+import Foundation
+import LineageCore
+import LineageStore
+import LineageTestSupport
+import LineageTensor
+import Testing
+
+/// Float-like bytes (bf16 of N(0, 0.02²)) whose exponent plane compresses and mantissa does not.
+func floatBytes(_ count: Int, seed: UInt64) -> [UInt8] {
+  var out = [UInt8](repeating: 0, count: count)
+  let spec = SyntheticCheckpoint.TensorSpec(name: "t", shape: [UInt64(count / 2)], dtype: .bf16)
+  out.withUnsafeMutableBytes { SyntheticCheckpoint.fill(spec, seed: seed, into: $0) }
+  return out
+}
+
+@Suite struct CodecTests {
+  func roundTrip(_ content: [UInt8], width: Int) throws -> EncodedObject {
+    let e = content.withUnsafeBytes { ChunkCodec.encode($0, width: width) }
+    #expect(try ChunkCodec.decode(codec: e.codec, payload: e.payload, rawLength: content.count, base: nil) == content)
+    return e
+  }
+
+  @Test func floatPlanesCompressAndRoundTrip() throws {
+    let e = try roundTrip(floatBytes(65_536, seed: 1), width: 2)
+    #expect(e.codec == .planes)
+    #expect(e.payload.count < 65_536 * 3 / 4)
+  }
+
+  @Test func randomBytesStayRaw() throws {
+    let e = try roundTrip(seededBytes(65_536, seed: 2), width: 4)
+    #expect(e.codec == .raw)
+    #expect(e.payload.count == 65_536)
+  }
+
+  @Test func opaqueTextUsesZstd() throws {
+    let text = Array(String(repeating: "{\"vocab\": [\"hello\", \"world\"]}\n", count: 500).utf8)
+    #expect(try roundTrip(text, width: 1).codec == .zstd)
+  }
+
+  @Test(arguments: [1, 2, 4, 8])
+  func oddSizesRoundTrip(_ width: Int) throws {
+    for n in [0, 1, 7, 64 * width, 64 * width + width, 1000 * width] {
+      let bytes = floatBytes(n + n % 2, seed: UInt64(n)).prefix(n)
+      _ = try roundTrip(Array(bytes), width: width)
+    }
+  }
+
+  @Test func xorDeltaOfASmallStepIsSmallAndExact() throws {
+    let base = floatBytes(65_536, seed: 3)
+    var child = base
+    for k in stride(from: 0, to: child.count, by: 2) { child[k] ^= 1 }  // last mantissa bit of every value
+    let d = try #require(
+      child.withUnsafeBytes { c in
+        base.withUnsafeBytes { b in
+          ChunkCodec.encodeDelta(c, base: b, baseID: ObjectID.of(.chunk, content: base), baseDepth: 0, width: 2, limit: 65_536)
+        }
+      })
+    #expect(d.codec == .xorDelta && d.depth == 1)
+    #expect(d.payload.count < 65_536 / 10)
+    #expect(try ChunkCodec.decode(codec: .xorDelta, payload: d.payload, rawLength: 65_536, base: base) == child)
+  }
+
+  @Test func malformedPayloadsAreRejected() {
+    let good = floatBytes(4096, seed: 4).withUnsafeBytes { ChunkCodec.encode($0, width: 2) }
+    #expect(good.codec == .planes)
+    let cases: [(Codec, [UInt8], Int)] = [
+      (.raw, [1, 2, 3], 4),
+      (.zstd, [0x28, 0xB5, 0x2F, 0xFD, 0, 0], 10),
+      (.planes, [], 4),
+      (.planes, [9, 0, 0, 0, 0, 0], 9),
+      (.planes, Array(good.payload.dropLast(3)), 4096),
+      (.planes, good.payload + [0], 4096),
+      (.planes, good.payload, 4094),
+    ]
+    for (codec, payload, length) in cases {
+      #expect(throws: CodecFailure.self) { try ChunkCodec.decode(codec: codec, payload: payload, rawLength: length, base: nil) }
+    }
+    #expect(throws: CodecFailure.self) { try ChunkCodec.decode(codec: .xorDelta, payload: good.payload, rawLength: 4096, base: [1]) }
+  }
+}
+
+@Suite struct PackStoreTests {
+  func makeStore(_ dir: TemporaryDirectory) throws -> Store { try Store.create(at: dir.path + "/.lineage") }
+
+  @Test func objectsSurviveReopenAndAreVerifiedOnRead() throws {
+    let dir = TemporaryDirectory()
+    let store = try makeStore(dir)
+    let content = floatBytes(65_536, seed: 5)
+    let id = ObjectID.of(.chunk, content: content)
+    let w = store.objects.writer()
+    try content.withUnsafeBytes { try w.add(id, type: .chunk, rawLength: 65_536, encoded: ChunkCodec.encode($0, width: 2)) }
+    let meta = try w.addMetadata(.tree, content: [1, 0, 0, 0, 0])
+    #expect(!store.objects.contains(id), "nothing is visible before finish")
+    try w.finish()
+    let reopened = try Store(directory: dir.path + "/.lineage")
+    #expect(try reopened.objects.read(id, as: .chunk) == content)
+    #expect(try reopened.objects.read(meta, as: .tree) == [1, 0, 0, 0, 0])
+    #expect(throws: StoreError.wrongType(meta, expected: .chunk, actual: .tree)) { try reopened.objects.read(meta, as: .chunk) }
+    let missing = ObjectID.of(.chunk, content: [9])
+    #expect(throws: StoreError.objectMissing(missing)) { try reopened.objects.read(missing, as: .chunk) }
+  }
+
+  @Test func aFlippedPayloadByteIsCaught() throws {
+    let dir = TemporaryDirectory()
+    let store = try makeStore(dir)
+    let content = seededBytes(10_000, seed: 6)
+    let id = ObjectID.of(.chunk, content: content)
+    let w = store.objects.writer()
+    try content.withUnsafeBytes { try w.add(id, type: .chunk, rawLength: content.count, encoded: ChunkCodec.encode($0, width: 1)) }
+    try w.finish()
+    let pack = try #require(store.objects.packFiles().first?.pack)
+    var bytes = readBytes(pack)
+    bytes[bytes.count - 100] ^= 0xFF
+    try Data(bytes).write(to: URL(fileURLWithPath: pack))
+    #expect(throws: StoreError.objectCorrupt(id, reason: "content does not hash to its id")) { try store.objects.read(id, as: .chunk) }
+  }
+
+  @Test func aDamagedIndexIsRefused() throws {
+    let dir = TemporaryDirectory()
+    let store = try makeStore(dir)
+    let w = store.objects.writer()
+    try w.addMetadata(.tree, content: [1, 0, 0, 0, 0])
+    try w.finish()
+    let index = try #require(store.objects.packFiles().first?.index)
+    var bytes = readBytes(index)
+    bytes[12] ^= 1
+    try Data(bytes).write(to: URL(fileURLWithPath: index))
+    #expect(throws: StoreError.corruptIndex(path: index, reason: "checksum mismatch")) { try Store(directory: dir.path + "/.lineage") }
+  }
+
+  @Test func unknownFormatVersionIsRefused() throws {
+    let dir = TemporaryDirectory()
+    _ = try makeStore(dir)
+    try Data("lineage-store\nversion 9\n".utf8).write(to: URL(fileURLWithPath: dir.path + "/.lineage/format"))
+    #expect(throws: StoreError.unsupportedFormat(path: dir.path + "/.lineage/format", found: "lineage-store\nversion 9\n")) {
+      try Store(directory: dir.path + "/.lineage")
+    }
+    #expect(throws: StoreError.alreadyExists(path: dir.path + "/.lineage")) { try Store.create(at: dir.path + "/.lineage") }
+  }
+}
+
+@Suite struct RefTests {
+  let a = ObjectID.of(.commit, content: [1])
+  let b = ObjectID.of(.commit, content: [2])
+
+  @Test func compareAndSwapAndOpLog() throws {
+    let dir = TemporaryDirectory()
+    let store = try Store.create(at: dir.path + "/.lineage")
+    let refs = store.refs
+    try refs.transaction(op: "commit", updates: [RefUpdate(ref: "refs/heads/main", expected: .absent, new: a)], time: 1)
+    #expect(throws: StoreError.refConflict(ref: "refs/heads/main", expected: b.hex, actual: a.hex)) {
+      try refs.transaction(op: "x", updates: [RefUpdate(ref: "refs/heads/main", expected: .value(b), new: b)], time: 2)
+    }
+    #expect(throws: StoreError.refConflict(ref: "refs/tags/v1", expected: "absent", actual: a.hex)) {
+      try refs.transaction(op: "t", updates: [RefUpdate(ref: "refs/tags/v1", expected: .absent, new: a)], time: 3)
+      try refs.transaction(op: "t", updates: [RefUpdate(ref: "refs/tags/v1", expected: .absent, new: b)], time: 4)
+    }
+    // All or nothing: the failed transaction changed neither ref.
+    #expect(throws: StoreError.self) {
+      try refs.transaction(
+        op: "both",
+        updates: [RefUpdate(ref: "refs/heads/main", expected: .value(a), new: b), RefUpdate(ref: "refs/tags/v1", expected: .absent, new: b)],
+        time: 5)
+    }
+    #expect(try refs.read("refs/heads/main") == a)
+    #expect(try refs.read("refs/tags/v1") == a)
+    let log = try refs.opLog()
+    #expect(log.entries.map(\.op) == ["commit", "t"])
+    #expect(log.entries[0].updates[0].old == nil && log.entries[0].updates[0].new == a)
+    #expect(try refs.list().map(\.ref) == ["refs/heads/main", "refs/tags/v1"])
+    #expect(try refs.headRef() == "refs/heads/main")
+  }
+
+  @Test(arguments: ["", "-x", "a..b", "a.lock", "x//y", ".hidden", "sp ace", "HEAD", "ünï"])
+  func invalidNamesAreRejected(_ name: String) {
+    #expect(!RefStore.isValidName(name))
+    #expect(throws: StoreError.invalidRefName("refs/heads/\(name)")) { try RefStore.validateRef("refs/heads/\(name)") }
+  }
+
+  @Test func aTornOpLogTailIsIgnoredThenDropped() throws {
+    let dir = TemporaryDirectory()
+    let store = try Store.create(at: dir.path + "/.lineage")
+    try store.refs.transaction(op: "one", updates: [RefUpdate(ref: "refs/heads/main", expected: .any, new: a)], time: 1)
+    let path = dir.path + "/.lineage/oplog"
+    let handle = try #require(FileHandle(forWritingAtPath: path))
+    handle.seekToEndOfFile()
+    handle.write(Data(#"{"op":"two","ti"#.utf8))
+    handle.closeFile()
+    #expect(try store.refs.opLog().tornTail)
+    #expect(try store.refs.opLog().entries.count == 1)
+    try store.refs.transaction(op: "three", updates: [RefUpdate(ref: "refs/heads/main", expected: .any, new: b)], time: 2)
+    let log = try store.refs.opLog()
+    #expect(!log.tornTail)
+    #expect(log.entries.map(\.op) == ["one", "three"])
+  }
+
+  @Test func aDamagedRefIsReported() throws {
+    let dir = TemporaryDirectory()
+    let store = try Store.create(at: dir.path + "/.lineage")
+    try Data("not an id\n".utf8).write(to: URL(fileURLWithPath: dir.path + "/.lineage/refs/heads/main"))
+    #expect(throws: StoreError.corruptRef(ref: "refs/heads/main", content: "not an id\n")) { try store.refs.read("refs/heads/main") }
+  }
+}
+
+@Suite struct LockAndCacheTests {
+  @Test func anExclusiveLockTimesOutWhileHeld() throws {
+    let dir = TemporaryDirectory()
+    let store = try Store.create(at: dir.path + "/.lineage")
+    let shared = try store.lock(exclusive: false)
+    let alsoShared = try store.lock(exclusive: false, timeout: 0.1)
+    #expect(throws: StoreError.lockTimeout(path: dir.path + "/.lineage/lock", seconds: 0)) { try store.lock(exclusive: true, timeout: 0.1) }
+    withExtendedLifetime((shared, alsoShared)) {}
+  }
+
+  @Test func statCacheTrustsOnlyOldUnchangedFiles() throws {
+    let dir = TemporaryDirectory()
+    let store = try Store.create(at: dir.path + "/.lineage")
+    let id = ObjectID.of(.file, content: [1])
+    let st = FileStat(size: 10, mtimeNanoseconds: 1_000, ctimeNanoseconds: 1_000, inode: 5, device: 1)
+    let cache = store.statCache()
+    cache.record("/x", stat: st, readStarted: 2_000, file: id)
+    try cache.save()
+    let reloaded = store.statCache()
+    #expect(reloaded.lookup("/x", stat: st) == id)
+    var changed = st
+    changed.size = 11
+    #expect(reloaded.lookup("/x", stat: changed) == nil)
+    // Modified at or after the read began: racily clean, never trusted.
+    let racy = FileStat(size: 10, mtimeNanoseconds: 2_000, ctimeNanoseconds: 2_000, inode: 5, device: 1)
+    reloaded.record("/y", stat: racy, readStarted: 2_000, file: id)
+    #expect(reloaded.lookup("/y", stat: racy) == nil)
+  }
+}

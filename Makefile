@@ -1,0 +1,68 @@
+# lineage: two commands on a fresh Debian machine (as root):
+#   make demo   install the native libraries if missing, build, run an end-to-end demo
+#   make test   install what the tests need if missing, run every test
+SHELL := /bin/bash
+DEBS := libgit2-dev libopenblas-dev liblapacke-dev libzstd-dev libssl-dev python3-venv
+VENV := .venv-test
+# Pinned producers for the interop tests (files lineage must read, and must write back).
+PY_PINS := safetensors==0.7.0 numpy==2.3.5
+LINEAGE := .build/release/lineage
+
+.PHONY: deps venv build release demo test bench clean
+
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.pinned: Makefile
+	@command -v python3 >/dev/null || { echo "python3 is needed for the interop tests"; exit 1; }
+	rm -rf $(VENV) && python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_PINS)
+	touch $@
+
+venv: deps $(VENV)/.pinned
+
+build: deps
+	swift build
+
+release: deps
+	swift build -c release
+
+test: venv
+	LINEAGE_TEST_PYTHON=$(CURDIR)/$(VENV)/bin/python swift test
+
+# A real run on generated checkpoints: a base, a fine-tuned child (every tensor takes a small
+# step) and a grandchild (5% of tensors change), committed with declared parents, checked out
+# and compared byte for byte, then the store's size against the raw size.
+demo: release
+	@set -euo pipefail; \
+	L=$(CURDIR)/$(LINEAGE); D=$$(mktemp -d /tmp/lineage-demo.XXXXXX); cd $$D; \
+	echo "== demo in $$D"; \
+	$$L init; \
+	$$L fixture generate base.safetensors --size 64MiB --dtype BF16 --seed 1; \
+	$$L fixture derive base.safetensors finetune.safetensors --fraction 1 --scale 0.02 --seed 2; \
+	$$L fixture derive finetune.safetensors grandchild.safetensors --fraction 0.05 --seed 3; \
+	echo '{"model_type": "llama", "torch_dtype": "bfloat16"}' > config.json; \
+	$$L commit base.safetensors config.json -m "pretrain" --tag base; \
+	$$L commit finetune.safetensors -m "fine-tune" --parent base --tag finetune; \
+	$$L commit grandchild.safetensors -m "patch 5% of tensors" --parent finetune --tag grandchild; \
+	$$L log; \
+	$$L ls grandchild --files-only; \
+	for t in base finetune grandchild; do $$L checkout $$t -o out-$$t >/dev/null; done; \
+	cmp base.safetensors out-base/base.safetensors; cmp config.json out-base/config.json; \
+	cmp finetune.safetensors out-finetune/finetune.safetensors; \
+	cmp grandchild.safetensors out-grandchild/grandchild.safetensors; \
+	echo "checkout: all files byte-identical (cmp)"; \
+	$$L fsck --full; \
+	$$L du; \
+	echo "raw files: $$(du -cb base.safetensors config.json finetune.safetensors grandchild.safetensors | tail -1 | cut -f1) bytes; store: $$(du -sb .lineage | cut -f1) bytes"; \
+	rm -rf $$D
+
+bench: release
+	Benchmarks/run.sh --lineage $(CURDIR)/$(LINEAGE)
+
+clean:
+	rm -rf .build $(VENV)

@@ -126,7 +126,10 @@ extension Repository {
       }
       let failures = UnsafeMutableBufferPointer<StoreError?>.allocate(capacity: batch.count)
       failures.initialize(repeating: nil)
-      defer { failures.deallocate() }
+      defer {
+        failures.deinitialize()
+        failures.deallocate()
+      }
       let slots = Unchecked(value: failures)
       let jobs = batch
       buffer.withUnsafeMutableBytes { out in

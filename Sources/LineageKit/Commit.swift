@@ -366,7 +366,10 @@ final class FileIngest {
       let next = w + 1 < windows.count ? span(windows[w + 1]) : nil
       let outcomes = UnsafeMutableBufferPointer<ChunkOutcome?>.allocate(capacity: window.count)
       outcomes.initialize(repeating: nil)
-      defer { outcomes.deallocate() }
+      defer {
+      outcomes.deinitialize()
+      outcomes.deallocate()
+    }
       let failure = FailureBox()
       let toAppend = previous
       var current = buffers[w % 2]

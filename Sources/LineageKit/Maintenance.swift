@@ -173,7 +173,10 @@ extension Repository {
       progress.begin("Re-hashing objects", total: total, unit: .bytes)
       let bad = UnsafeMutableBufferPointer<FsckProblem?>.allocate(capacity: all.count)
       bad.initialize(repeating: nil)
-      defer { bad.deallocate() }
+      defer {
+        bad.deinitialize()
+        bad.deallocate()
+      }
       let slots = Unchecked(value: bad)
       let objects = self.objects
       let sink = Unchecked(value: progress)

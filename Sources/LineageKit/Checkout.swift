@@ -109,49 +109,81 @@ extension Repository {
     return out
   }
 
-  /// Decode and verify chunks a window at a time on all cores, writing each window in order.
+  /// Decode and verify chunks a window at a time on all cores, handing each window to `sink` in
+  /// order. The sink of window N runs inside window N+1's parallel step, so writing overlaps
+  /// decoding; it is never called concurrently with itself.
   func streamChunks(_ chunks: [ChunkRef], progress: ProgressSink, _ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
     let window = 32 << 20
-    var buffer = [UInt8](repeating: 0, count: min(window, max(1, chunks.reduce(0) { $0 + Int($1.length) })))
-    var k = 0
+    let largest = chunks.map { Int($0.length) }.max() ?? 0
+    let capacity = min(max(window, largest), max(1, chunks.reduce(0) { $0 + Int($1.length) }))
+    var batches: [[(ChunkRef, Int)]] = []
+    var batch: [(ChunkRef, Int)] = []
+    var length = 0
+    for c in chunks {
+      if !batch.isEmpty, length + Int(c.length) > capacity {
+        batches.append(batch)
+        batch = []
+        length = 0
+      }
+      batch.append((c, length))
+      length += Int(c.length)
+    }
+    if !batch.isEmpty { batches.append(batch) }
+    var buffers = [[UInt8](repeating: 0, count: capacity), [UInt8](repeating: 0, count: capacity)]
+    var previousLength = 0
     let objects = self.objects
-    while k < chunks.count {
-      var batch: [(ChunkRef, Int)] = []
-      var length = 0
-      while k < chunks.count, length + Int(chunks[k].length) <= buffer.count || batch.isEmpty {
-        if Int(chunks[k].length) > buffer.count { buffer = [UInt8](repeating: 0, count: Int(chunks[k].length)) }
-        batch.append((chunks[k], length))
-        length += Int(chunks[k].length)
-        k += 1
-      }
-      let failures = UnsafeMutableBufferPointer<StoreError?>.allocate(capacity: batch.count)
-      failures.initialize(repeating: nil)
-      defer {
-        failures.deinitialize()
-        failures.deallocate()
-      }
-      let slots = Unchecked(value: failures)
-      let jobs = batch
-      buffer.withUnsafeMutableBytes { out in
-        let out = Unchecked(value: out)
-        DispatchQueue.concurrentPerform(iterations: jobs.count) { j in
-          let (ref, at) = jobs[j]
-          do {
-            let bytes = try objects.read(ref.id, as: .chunk, verify: true)
-            guard bytes.count == Int(ref.length) else {
-              throw StoreError.objectCorrupt(ref.id, reason: "chunk is \(bytes.count) bytes, expected \(ref.length)")
+    try withoutActuallyEscaping(sink) { sink in
+      let write = Unchecked(value: sink)
+      for (w, jobs) in batches.enumerated() {
+        let length = jobs.last.map { $0.1 + Int($0.0.length) } ?? 0
+        let failures = UnsafeMutableBufferPointer<Error?>.allocate(capacity: jobs.count + 1)
+        failures.initialize(repeating: nil)
+        defer {
+          failures.deinitialize()
+          failures.deallocate()
+        }
+        let slots = Unchecked(value: failures)
+        var current = buffers[w % 2]
+        var previous = buffers[(w + 1) % 2]
+        buffers = [[], []]
+        let toWrite = previousLength
+        current.withUnsafeMutableBytes { out in
+          previous.withUnsafeBytes { prev in
+            let out = Unchecked(value: out)
+            let prev = Unchecked(value: prev)
+            DispatchQueue.concurrentPerform(iterations: jobs.count + 1) { j in
+              if j == 0 {
+                guard toWrite > 0 else { return }
+                do { try write.value(UnsafeRawBufferPointer(rebasing: prev.value[0..<toWrite])) } catch { slots.value[0] = error }
+                return
+              }
+              let (ref, at) = jobs[j - 1]
+              do {
+                let bytes = try objects.read(ref.id, as: .chunk, verify: true)
+                guard bytes.count == Int(ref.length) else {
+                  throw StoreError.objectCorrupt(ref.id, reason: "chunk is \(bytes.count) bytes, expected \(ref.length)")
+                }
+                bytes.withUnsafeBytes { src in
+                  UnsafeMutableRawBufferPointer(rebasing: out.value[at..<(at + bytes.count)]).copyMemory(from: src)
+                }
+              } catch {
+                slots.value[j] = error
+              }
             }
-            bytes.withUnsafeBytes { src in
-              UnsafeMutableRawBufferPointer(rebasing: out.value[at..<(at + bytes.count)]).copyMemory(from: src)
-            }
-          } catch {
-            slots.value[j] = error as? StoreError ?? .objectCorrupt(ref.id, reason: "\(error)")
           }
         }
+        buffers[w % 2] = current
+        buffers[(w + 1) % 2] = previous
+        if let failure = failures.compactMap({ $0 }).first {
+          if let e = failure as? StoreError { throw KitError.store(e) }
+          throw failure
+        }
+        previousLength = length
+        progress.advance(UInt64(length))
       }
-      if let failure = failures.compactMap({ $0 }).first { throw KitError.store(failure) }
-      try buffer.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<length])) }
-      progress.advance(UInt64(length))
+      if previousLength > 0, let last = batches.indices.last {
+        try buffers[last % 2].withUnsafeBytes { try write.value(UnsafeRawBufferPointer(rebasing: $0[0..<previousLength])) }
+      }
     }
   }
 

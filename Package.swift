@@ -22,6 +22,8 @@ let package = Package(
       name: "COpenBLAS", pkgConfig: "openblas",
       providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
 
+    .systemLibrary(name: "CSystem"),
+
     // Thin Swift wrappers over the C libraries; the only place that imports them.
     .target(name: "LineageNative", dependencies: ["CZstd", "COpenSSL", "CLibGit2", "COpenBLAS"]),
     // Object ids, canonical encodings and record types (no file I/O).
@@ -29,7 +31,7 @@ let package = Package(
     // Checkpoint formats: safetensors parsing, dtypes, chunk planning (no file I/O of its own).
     .target(name: "LineageTensor", dependencies: ["LineageCore"]),
     // Object store: packs, loose objects, refs, op log, codecs, locks, atomic files.
-    .target(name: "LineageStore", dependencies: ["LineageCore", "LineageNative"]),
+    .target(name: "LineageStore", dependencies: ["LineageCore", "LineageNative", "CSystem"]),
     // Facade the CLI calls: repository, commit, checkout, fsck, gc, du, revisions.
     .target(
       name: "LineageKit",

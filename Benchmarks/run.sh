@@ -216,23 +216,30 @@ EOF
 # so at 0.01 only ~83% of matrix values (and no norm value) change; 0.2 is the smallest scale
 # that changes >= 99% of all values (measured with numpy, reported in the notes every run).
 declare -A SMALL_SCALE=([BF16]=0.2 [F32]=0.01)
+# A realistic small training step (2% / 0.1% of the weights' scale): most values change, by a
+# few units in the last place. Reported next to the every-value case, with numpy's count.
+declare -A STEP_SCALE=([BF16]=0.02 [F32]=0.001)
 declare -A STORED_TARGET=([BF16]=0.72 [F32]=0.90)
 
 # ---------------------------------------------------------------------------------------------
 bench_dtype() {
   local dt=$1 d=$RUN/$1 r
   local base=$d/base.safetensors child5=$d/child5.safetensors small=$d/smallstep.safetensors
-  local scale=${SMALL_SCALE[$dt]}
+  local step=$d/step.safetensors
+  local scale=${SMALL_SCALE[$dt]} stepscale=${STEP_SCALE[$dt]}
   mkdir -p "$d"
   log "$dt: fixtures ($SIZE)"
   "$LINEAGE" fixture generate "$base" --size "$SIZE" --dtype "$dt" --seed 1 >"$d/fx.base"
   "$LINEAGE" fixture derive "$base" "$child5" --fraction 0.05 --scale 0.01 --seed 2 >"$d/fx.child5"
   "$LINEAGE" fixture derive "$base" "$small" --fraction 1 --scale "$scale" --seed 3 >"$d/fx.small"
+  "$LINEAGE" fixture derive "$base" "$step" --fraction 1 --scale "$stepscale" --seed 4 >"$d/fx.step"
   local raw
   raw=$(stat -c %s "$base")
   local chg5 chgs
   chg5=$("$VPY" "$RUN/changed.py" "$base" "$child5")
   chgs=$("$VPY" "$RUN/changed.py" "$base" "$small")
+  local chgt
+  chgt=$("$VPY" "$RUN/changed.py" "$base" "$step")
 
   log "$dt: openssl dgst, sha256sum, cp, zstd -1 ($RUNS runs each)"
   for ((r = 0; r < RUNS; r++)); do prep "$base"; timeit "$dt.openssl" openssl dgst -sha256 "$base"; done
@@ -282,13 +289,19 @@ bench_dtype() {
   prep "$small"
   timeit "$dt.small" "$LINEAGE" commit -C "$store" "$small" -m smallstep --parent base --json
   small_id=$(json "$RUN/cmd.out" 'd["commit"]')
+  prep "$step"
+  timeit "$dt.step" "$LINEAGE" commit -C "$store" "$step" -m step --parent base --json
+  local step_id
+  step_id=$(json "$RUN/cmd.out" 'd["commit"]')
   "$LINEAGE" du -C "$store" --json >"$d/du.json"
   local base_stored base_logical c5_stored c5_logical s_stored s_logical
   base_stored=$(du_field "$d/du.json" "$base_id" new_stored_bytes); base_logical=$(du_field "$d/du.json" "$base_id" logical_bytes)
   c5_stored=$(du_field "$d/du.json" "$child5_id" new_stored_bytes); c5_logical=$(du_field "$d/du.json" "$child5_id" logical_bytes)
   s_stored=$(du_field "$d/du.json" "$small_id" new_stored_bytes); s_logical=$(du_field "$d/du.json" "$small_id" logical_bytes)
+  local t_stored t_logical
+  t_stored=$(du_field "$d/du.json" "$step_id" new_stored_bytes); t_logical=$(du_field "$d/du.json" "$step_id" logical_bytes)
   # The delta-encoded children must come back bit-exact too (not timed).
-  for pair in "$child5_id:$child5" "$small_id:$small"; do
+  for pair in "$child5_id:$child5" "$small_id:$small" "$step_id:$step"; do
     rm -rf "$d/out"
     "$LINEAGE" checkout -C "$store" "${pair%%:*}" -o "$d/out" >/dev/null
     cmp "${pair#*:}" "$d/out/$(basename "${pair#*:}")" ||
@@ -341,12 +354,15 @@ bench_dtype() {
   t_zstd=$(median "$dt.zstd"); t_commit=$(median "$dt.commit"); t_re=$(median "$dt.recommit")
   t_co=$(median "$dt.checkout"); t_dvc=$(median "$dt.dvc"); t_lfs=$(median "$dt.lfs")
   t_c5=$(median "$dt.child5"); t_s=$(median "$dt.small")
+  local t_t r_t
+  t_t=$(median "$dt.step")
+  r_t=$(ratio "$t_stored" "$t_logical")
   thr() { calc '%.0f MiB/s' "$raw / 1048576 / ($1 > 0 ? $1 : 0.01)"; }
   local r_ssl r_re r_co r_st r_c5 r_s r_dvc r_lfs rss_c rss_co st_target=${STORED_TARGET[$dt]}
   r_ssl=$(ratio "$t_commit" "$t_ssl"); r_re=$(ratio "$t_re" "$t_commit"); r_co=$(ratio "$t_co" "$t_cp")
   r_st=$(ratio "$base_stored" "$base_logical"); r_c5=$(ratio "$c5_stored" "$c5_logical"); r_s=$(ratio "$s_stored" "$s_logical")
   r_dvc=$(ratio "$t_dvc" "$t_commit"); r_lfs=$(ratio "$t_lfs" "$t_commit")
-  rss_c=$(peak_mib "$dt.commit" "$dt.child5" "$dt.small")
+  rss_c=$(peak_mib "$dt.commit" "$dt.child5" "$dt.small" "$dt.step")
   rss_co=$(peak_mib "$dt.checkout")
   ROWS=
   row "openssl dgst -sha256" "$(secs "$t_ssl") ($(thr "$t_ssl"))" "reference" "–"
@@ -369,14 +385,15 @@ bench_dtype() {
   row "checkout base vs cp" "$(secs "$t_co") = ${r_co}× cp ($(secs "$t_cp")); cmp: identical" "≤ 1.50×" "$(verdict le "$r_co" 1.5)"
   row "stored size of base" "$(mib "$base_stored") / $(mib "$base_logical") = ${r_st}× raw" "≤ ${st_target}×" "$(verdict le "$r_st" "$st_target")"
   row "child5 (5% of tensors changed) adds" "$(mib "$c5_stored") = ${r_c5}× raw (commit $(secs "$t_c5"), 1 run)" "≤ 0.06×" "$(verdict le "$r_c5" 0.06)"
-  row "smallstep (every value, scale $scale) adds" "$(mib "$s_stored") = ${r_s}× raw (commit $(secs "$t_s"), 1 run)" "≤ 0.50×" "$(verdict le "$r_s" 0.5)"
+  row "small step (scale $stepscale, $(echo "$chgt" | cut -d' ' -f1) of values changed) adds" "$(mib "$t_stored") = ${r_t}× raw (commit $(secs "$t_t"), 1 run)" "≤ 0.50×" "$(verdict le "$r_t" 0.5)"
+  row "every value changed (scale $scale, $(echo "$chgs" | cut -d' ' -f1)) adds" "$(mib "$s_stored") = ${r_s}× raw (commit $(secs "$t_s"), 1 run)" "≤ 0.50×" "$(verdict le "$r_s" 0.5)"
   row "peak RSS, commit (max of all commits)" "$rss_c MiB" "≤ 512 MiB" "$(verdict le "$rss_c" 512)"
   row "peak RSS, checkout" "$rss_co MiB" "≤ 512 MiB" "$(verdict le "$rss_co" 512)"
 
   {
     echo "### $dt"
     echo
-    echo "Fixtures: base $(sed 's/^Wrote [^:]*: //' "$d/fx.base") ($raw bytes, seed 1). child5 (\`--fraction 0.05 --scale 0.01\`): fixture says $(sed 's/^Wrote [^:]*: //' "$d/fx.child5"); numpy finds $chg5 differing. smallstep (\`--fraction 1 --scale $scale\`): numpy finds $chgs differing."
+    echo "Fixtures: base $(sed 's/^Wrote [^:]*: //' "$d/fx.base") ($raw bytes, seed 1). child5 (\`--fraction 0.05 --scale 0.01\`): fixture says $(sed 's/^Wrote [^:]*: //' "$d/fx.child5"); numpy finds $chg5 differing. step (\`--fraction 1 --scale $stepscale\`): numpy finds $chgt differing. every-value (\`--fraction 1 --scale $scale\`): numpy finds $chgs differing."
     echo
     echo "| metric | measured | target | pass/fail |"
     echo "| --- | --- | --- | --- |"

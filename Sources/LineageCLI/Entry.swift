@@ -6,7 +6,7 @@ import LineageKit
 public enum LineageMain {
   public static func run() -> Never {
     do {
-      var command = try Lineage.parseAsRoot()
+      var command = try Lineage.parseAsRoot(try changingDirectory(Array(CommandLine.arguments.dropFirst())))
       try command.run()
       exit(0)
     } catch let e as KitError {
@@ -17,6 +17,19 @@ public enum LineageMain {
       Lineage.exit(withError: error)
     }
   }
+}
+
+/// Apply leading `-C DIR` options as git does: each changes the working directory (relative to
+/// the previous one) before the command runs, so every relative path is taken from there.
+func changingDirectory(_ arguments: [String]) throws -> [String] {
+  var args = arguments
+  while args.count >= 2, args[0] == "-C" {
+    guard FileManager.default.changeCurrentDirectoryPath(args[1]) else {
+      throw CommandFailure(message: "cannot change to directory '\(args[1])'", code: ErrorReport.Code.badInput)
+    }
+    args.removeFirst(2)
+  }
+  return args
 }
 
 /// The root command.
@@ -52,7 +65,7 @@ struct Lineage: ParsableCommand {
 
 /// Options every repository command takes.
 struct RepositoryOptions: ParsableArguments {
-  @Option(name: .customShort("C"), help: "Run as if lineage was started in this directory.")
+  @Option(name: .customShort("C"), help: "Run as if lineage was started in this directory (also accepted before the command, as in git).")
   var directory: String?
 
   func open() throws -> Repository {

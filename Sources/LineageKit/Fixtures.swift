@@ -61,19 +61,27 @@ public enum Fixtures {
       chosenBytes += t.byteLength
     }
     let out = try Output(path: path)
+    var changedTensors = 0
+    var changedBytes: UInt64 = 0
     try out.write(try input.read(count: Int(layout.dataStart), at: 0))
     for t in layout.tensors {
       var bytes = try input.read(count: Int(t.byteLength), at: layout.dataStart + t.begin)
       if chosen.contains(t.name) {
+        let before = bytes
         let spec = SyntheticCheckpoint.TensorSpec(name: t.name, shape: t.shape, dtype: t.dtype)
         bytes.withUnsafeMutableBytes {
           SyntheticCheckpoint.perturb(spec, seed: SyntheticCheckpoint.seed(seed ^ 0x5EED, name: t.name), scale: scale, in: $0)
+        }
+        // Small steps can round back to the same value (bf16 keeps 8 bits): count real changes.
+        if bytes != before {
+          changedTensors += 1
+          changedBytes += t.byteLength
         }
       }
       try out.write(bytes)
     }
     try out.finish()
-    return FixtureSummary(path: path, bytes: size, tensors: layout.tensors.count, changedTensors: chosen.count, changedBytes: chosenBytes)
+    return FixtureSummary(path: path, bytes: size, tensors: layout.tensors.count, changedTensors: changedTensors, changedBytes: changedBytes)
   }
 
   /// A file written to a temporary name and renamed when complete.

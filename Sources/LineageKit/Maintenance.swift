@@ -55,7 +55,7 @@ public struct DiskUsage: Sendable {
   public var commits: [CommitUsage]
   /// Sum of file sizes over every reachable commit: what a copy per commit would take.
   public var logicalBytes: UInt64
-  /// Bytes of distinct chunks, before compression.
+  /// Content bytes of distinct objects (chunks and metadata), before compression.
   public var uniqueRawBytes: UInt64
   /// Bytes of pack files on disk (all objects, with headers and indexes).
   public var storedBytes: UInt64
@@ -283,15 +283,24 @@ extension Repository {
     var usage: [DiskUsage.CommitUsage] = []
     var logical: UInt64 = 0
     var uniqueRaw: UInt64 = 0
+    // What a commit adds: every object first reached through it (the commit, its tree, files,
+    // tensors and chunks), as content bytes and as pack entries: what `commit --json` reports.
+    let rawLength: [ObjectID: UInt64] = Dictionary(objects.allObjects().map { ($0.0, $0.1.rawLength) }, uniquingKeysWith: { a, _ in a })
     for (id, r) in infos {
       var u = DiskUsage.CommitUsage(commit: id, message: r.message, logicalBytes: 0, newRawBytes: 0, newStoredBytes: 0)
+      func add(_ o: ObjectID) {
+        guard seen.insert(o).inserted else { return }
+        u.newRawBytes += rawLength[o] ?? 0
+        u.newStoredBytes += storedSize[o] ?? 0
+      }
+      add(id)
+      add(r.tree)
       for e in (try? tree(r.tree).entries) ?? [] {
         guard let f = try? file(e.file) else { continue }
         u.logicalBytes += f.size
-        for c in (try? chunkList(f)) ?? [] where seen.insert(c.id).inserted {
-          u.newRawBytes += UInt64(c.length)
-          u.newStoredBytes += storedSize[c.id] ?? 0
-        }
+        add(e.file)
+        for case .tensor(_, let tid) in f.segments { add(tid) }
+        for c in (try? chunkList(f)) ?? [] { add(c.id) }
       }
       logical += u.logicalBytes
       uniqueRaw += u.newRawBytes

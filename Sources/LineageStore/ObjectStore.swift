@@ -129,7 +129,7 @@ public final class ObjectWriter {
   let store: PackObjectStore
   private let packs: PackWriter
   private var pending = Set<ObjectID>()
-  /// Bytes of new objects before and after encoding.
+  /// Bytes of new objects: their content, and the pack entries (header and payload) holding them.
   public private(set) var rawBytesAdded: UInt64 = 0
   public private(set) var storedBytesAdded: UInt64 = 0
 
@@ -148,10 +148,10 @@ public final class ObjectWriter {
   @discardableResult
   public func add(_ id: ObjectID, type: ObjectType, rawLength: Int, encoded: EncodedObject) throws -> Bool {
     if has(id) { return false }
-    try packs.append(id: id, type: type, rawLength: rawLength, encoded: encoded)
+    let size = try packs.append(id: id, type: type, rawLength: rawLength, encoded: encoded)
     pending.insert(id)
     rawBytesAdded += UInt64(rawLength)
-    storedBytesAdded += UInt64(encoded.payload.count)
+    storedBytesAdded += UInt64(size)
     return true
   }
 

@@ -195,7 +195,7 @@ extension Repository {
       guard let base = bytes.baseAddress else { return }
       var done = 0
       while done < bytes.count {
-        let n = write(fd, base + done, bytes.count - done)
+        let n = write(fd, base + done, min(bytes.count - done, POSIX.ioPiece))
         if n < 0 {
           if errno == EINTR { continue }
           throw KitError.io(operation: "write", path: path, message: String(cString: strerror(errno)))
@@ -227,7 +227,7 @@ extension Repository {
         guard let base = b.baseAddress else { return }
         var done = 0
         while done < b.count {
-          let n = write(fd, base + done, b.count - done)
+          let n = write(fd, base + done, min(b.count - done, POSIX.ioPiece))
           if n < 0 {
             if errno == EINTR { continue }
             throw KitError.io(operation: "write", path: temp, message: String(cString: strerror(errno)))

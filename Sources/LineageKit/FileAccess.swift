@@ -40,7 +40,7 @@ final class InputHandle {
     guard let base = buffer.baseAddress else { return }
     var done = 0
     while done < buffer.count {
-      let n = pread(fd, base + done, buffer.count - done, off_t(offset) + off_t(done))
+      let n = pread(fd, base + done, min(buffer.count - done, POSIX.ioPiece), off_t(offset) + off_t(done))
       if n < 0 {
         if errno == EINTR { continue }
         throw KitError.io(operation: "read", path: path, message: String(cString: strerror(errno)))

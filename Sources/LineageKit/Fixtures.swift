@@ -1,5 +1,6 @@
 import Foundation
 import LineageCore
+import LineageStore
 import LineageTensor
 
 #if canImport(Glibc)
@@ -107,7 +108,7 @@ public enum Fixtures {
         guard let base = b.baseAddress else { return }
         var done = 0
         while done < b.count {
-          let n = Glibc.write(fd, base + done, b.count - done)
+          let n = Glibc.write(fd, base + done, min(b.count - done, POSIX.ioPiece))
           if n < 0 {
             if errno == EINTR { continue }
             throw KitError.io(operation: "write", path: temp, message: String(cString: strerror(errno)))

@@ -166,14 +166,15 @@ public enum ChunkCodec {
     let planes = s.assumingMemoryBound(to: UInt8.self)
     switch width {
     case 2:
-      // 4 elements at a time: spread 4 low and 4 high bytes into 16-bit lanes.
+      // 16 elements at a time: widen each plane's bytes to 16-bit lanes and merge; a
+      // little-endian store of the lanes is the interleaved bytes.
       var k = 0
       let raw = UnsafeRawPointer(planes)
-      while k + 4 <= n {
-        let lo = spread16(raw.loadUnaligned(fromByteOffset: k, as: UInt32.self))
-        let hi = spread16(raw.loadUnaligned(fromByteOffset: n + k, as: UInt32.self))
-        d.storeBytes(of: lo | hi << 8, toByteOffset: 2 * k, as: UInt64.self)
-        k += 4
+      while k + 16 <= n {
+        let lo = SIMD16<UInt16>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: k, as: SIMD16<UInt8>.self))
+        let hi = SIMD16<UInt16>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: n + k, as: SIMD16<UInt8>.self))
+        d.storeBytes(of: lo | hi &<< 8, toByteOffset: 2 * k, as: SIMD16<UInt16>.self)
+        k += 16
       }
       while k < n {
         let v = UInt16(planes[k]) | UInt16(planes[n + k]) << 8
@@ -181,22 +182,25 @@ public enum ChunkCodec {
         k += 1
       }
     case 4:
-      for k in 0..<n {
+      var k = 0
+      let raw = UnsafeRawPointer(planes)
+      while k + 16 <= n {
+        var v = SIMD16<UInt32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: k, as: SIMD16<UInt8>.self))
+        v |= SIMD16<UInt32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: n + k, as: SIMD16<UInt8>.self)) &<< 8
+        v |= SIMD16<UInt32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * n + k, as: SIMD16<UInt8>.self)) &<< 16
+        v |= SIMD16<UInt32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 3 * n + k, as: SIMD16<UInt8>.self)) &<< 24
+        d.storeBytes(of: v, toByteOffset: 4 * k, as: SIMD16<UInt32>.self)
+        k += 16
+      }
+      while k < n {
         let v = UInt32(planes[k]) | UInt32(planes[n + k]) << 8 | UInt32(planes[2 * n + k]) << 16 | UInt32(planes[3 * n + k]) << 24
         d.storeBytes(of: v, toByteOffset: 4 * k, as: UInt32.self)
+        k += 1
       }
     default:
       let out = d.assumingMemoryBound(to: UInt8.self)
       for k in 0..<n { for j in 0..<width { out[k * width + j] = planes[j * n + k] } }
     }
-  }
-
-  /// 4 bytes → the low bytes of 4 little-endian 16-bit lanes.
-  @inline(__always) static func spread16(_ x: UInt32) -> UInt64 {
-    var v = UInt64(x)
-    v = (v | v << 16) & 0x0000_FFFF_0000_FFFF
-    v = (v | v << 8) & 0x00FF_00FF_00FF_00FF
-    return v
   }
 
   static func encodePlanes(_ content: UnsafeRawBufferPointer, width: Int) -> [UInt8] {

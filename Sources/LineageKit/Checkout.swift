@@ -159,13 +159,7 @@ extension Repository {
               }
               let (ref, at) = jobs[j - 1]
               do {
-                let bytes = try objects.read(ref.id, as: .chunk, verify: true)
-                guard bytes.count == Int(ref.length) else {
-                  throw StoreError.objectCorrupt(ref.id, reason: "chunk is \(bytes.count) bytes, expected \(ref.length)")
-                }
-                bytes.withUnsafeBytes { src in
-                  UnsafeMutableRawBufferPointer(rebasing: out.value[at..<(at + bytes.count)]).copyMemory(from: src)
-                }
+                try objects.readChunk(ref.id, into: UnsafeMutableRawBufferPointer(rebasing: out.value[at..<(at + Int(ref.length))]))
               } catch {
                 slots.value[j] = error
               }

@@ -121,11 +121,11 @@ public enum ChunkCodec {
     var k = 0
     switch width {
     case 2:
-      // 16 elements at a time: the even bytes are plane 0, the odd bytes plane 1.
+      // 16 elements at a time: byte j of each lane, by shift and truncation, is plane j.
       while k + 16 <= n {
-        let v = s.loadUnaligned(fromByteOffset: 2 * k, as: SIMD32<UInt8>.self)
-        UnsafeMutableRawPointer(out + k).storeBytes(of: v.evenHalf, as: SIMD16<UInt8>.self)
-        UnsafeMutableRawPointer(out + n + k).storeBytes(of: v.oddHalf, as: SIMD16<UInt8>.self)
+        let v = s.loadUnaligned(fromByteOffset: 2 * k, as: SIMD16<UInt16>.self)
+        UnsafeMutableRawPointer(out + k).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: v), as: SIMD16<UInt8>.self)
+        UnsafeMutableRawPointer(out + n + k).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: v &>> 8), as: SIMD16<UInt8>.self)
         k += 16
       }
       while k < n {
@@ -136,13 +136,11 @@ public enum ChunkCodec {
       }
     case 4:
       while k + 16 <= n {
-        let v = s.loadUnaligned(fromByteOffset: 4 * k, as: SIMD64<UInt8>.self)
-        let even = v.evenHalf
-        let odd = v.oddHalf
-        UnsafeMutableRawPointer(out + k).storeBytes(of: even.evenHalf, as: SIMD16<UInt8>.self)
-        UnsafeMutableRawPointer(out + n + k).storeBytes(of: odd.evenHalf, as: SIMD16<UInt8>.self)
-        UnsafeMutableRawPointer(out + 2 * n + k).storeBytes(of: even.oddHalf, as: SIMD16<UInt8>.self)
-        UnsafeMutableRawPointer(out + 3 * n + k).storeBytes(of: odd.oddHalf, as: SIMD16<UInt8>.self)
+        let v = s.loadUnaligned(fromByteOffset: 4 * k, as: SIMD16<UInt32>.self)
+        for j in 0..<4 {
+          UnsafeMutableRawPointer(out + j * n + k).storeBytes(
+            of: SIMD16<UInt8>(truncatingIfNeeded: v &>> UInt32(8 * j)), as: SIMD16<UInt8>.self)
+        }
         k += 16
       }
       while k < n {
@@ -166,36 +164,21 @@ public enum ChunkCodec {
     let planes = s.assumingMemoryBound(to: UInt8.self)
     switch width {
     case 2:
-      // 16 elements at a time: widen each plane's bytes to 16-bit lanes and merge; a
-      // little-endian store of the lanes is the interleaved bytes.
-      var k = 0
-      let raw = UnsafeRawPointer(planes)
-      while k + 16 <= n {
-        let lo = SIMD16<UInt16>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: k, as: SIMD16<UInt8>.self))
-        let hi = SIMD16<UInt16>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: n + k, as: SIMD16<UInt8>.self))
-        d.storeBytes(of: lo | hi &<< 8, toByteOffset: 2 * k, as: SIMD16<UInt16>.self)
-        k += 16
-      }
-      while k < n {
-        let v = UInt16(planes[k]) | UInt16(planes[n + k]) << 8
-        d.storeBytes(of: v, toByteOffset: 2 * k, as: UInt16.self)
-        k += 1
+      // Plain loops over typed pointers: LLVM vectorises these (generic SIMD conversions were
+      // left unspecialised and slower).
+      let p0 = planes
+      let p1 = planes + n
+      for k in 0..<n {
+        d.storeBytes(of: UInt16(p0[k]) | UInt16(p1[k]) << 8, toByteOffset: 2 * k, as: UInt16.self)
       }
     case 4:
-      var k = 0
-      let raw = UnsafeRawPointer(planes)
-      while k + 16 <= n {
-        var v = SIMD16<UInt32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: k, as: SIMD16<UInt8>.self))
-        v |= SIMD16<UInt32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: n + k, as: SIMD16<UInt8>.self)) &<< 8
-        v |= SIMD16<UInt32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * n + k, as: SIMD16<UInt8>.self)) &<< 16
-        v |= SIMD16<UInt32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 3 * n + k, as: SIMD16<UInt8>.self)) &<< 24
-        d.storeBytes(of: v, toByteOffset: 4 * k, as: SIMD16<UInt32>.self)
-        k += 16
-      }
-      while k < n {
-        let v = UInt32(planes[k]) | UInt32(planes[n + k]) << 8 | UInt32(planes[2 * n + k]) << 16 | UInt32(planes[3 * n + k]) << 24
+      let p0 = planes
+      let p1 = planes + n
+      let p2 = planes + 2 * n
+      let p3 = planes + 3 * n
+      for k in 0..<n {
+        let v = UInt32(p0[k]) | UInt32(p1[k]) << 8 | UInt32(p2[k]) << 16 | UInt32(p3[k]) << 24
         d.storeBytes(of: v, toByteOffset: 4 * k, as: UInt32.self)
-        k += 1
       }
     default:
       let out = d.assumingMemoryBound(to: UInt8.self)

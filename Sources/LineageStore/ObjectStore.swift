@@ -1,5 +1,6 @@
 import Foundation
 import LineageCore
+import LineageNative
 
 /// Read access to content-addressed objects.
 public protocol ObjectDatabase: AnyObject, Sendable {
@@ -110,6 +111,42 @@ public final class PackObjectStore: ObjectDatabase, @unchecked Sendable {
       throw StoreError.objectCorrupt(id, reason: "content does not hash to its id")
     }
     return content
+  }
+
+  /// Decode a chunk straight into `destination` (exactly its length) and verify its id there:
+  /// checkout's path, with no intermediate copy.
+  public func readChunk(_ id: ObjectID, into destination: UnsafeMutableRawBufferPointer) throws {
+    let (p, loc) = try locate(id)
+    guard loc.type == .chunk else { throw StoreError.wrongType(id, expected: .chunk, actual: loc.type) }
+    guard loc.rawLength == UInt64(destination.count) else {
+      throw StoreError.objectCorrupt(id, reason: "chunk is \(loc.rawLength) bytes, expected \(destination.count)")
+    }
+    let record = PackRecord(id: id, offset: loc.offset, rawLength: loc.rawLength, type: loc.type, codec: loc.codec, depth: loc.depth)
+    let (encoded, _) = try p.readEntry(record)
+    do {
+      switch encoded.codec {
+      case .raw:
+        guard encoded.payload.count == destination.count else { throw CodecFailure("raw payload has the wrong length") }
+        encoded.payload.withUnsafeBytes { destination.copyMemory(from: $0) }
+      case .zstd:
+        try encoded.payload.withUnsafeBytes { src in
+          do { try Zstd.decompress(src, into: destination) } catch { throw CodecFailure("zstd: \(error)") }
+        }
+      case .planes:
+        try ChunkCodec.decodePlanes(encoded.payload, into: destination)
+      case .xorDelta:
+        guard let b = encoded.base else { throw CodecFailure("delta without a base") }
+        let base = try read(b, as: .chunk, verify: false, depthLeft: 8)
+        guard base.count == destination.count else { throw CodecFailure("delta base has the wrong length") }
+        try ChunkCodec.decodePlanes(encoded.payload, into: destination)
+        base.withUnsafeBytes { ChunkCodec.xorBytes(UnsafeRawBufferPointer(destination), $0, into: destination) }
+      }
+    } catch let e as CodecFailure {
+      throw StoreError.objectCorrupt(id, reason: e.reason)
+    }
+    if ObjectID.of(.chunk, content: UnsafeRawBufferPointer(destination)) != id {
+      throw StoreError.objectCorrupt(id, reason: "content does not hash to its id")
+    }
   }
 
   /// Start writing new objects. Nothing is visible to readers until `finish()`.

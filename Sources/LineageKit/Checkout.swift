@@ -185,17 +185,8 @@ extension Repository {
     let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode & 0o777))
     if fd < 0 { throw KitError.io(operation: "create", path: path, message: String(cString: strerror(errno))) }
     defer { close(fd) }
-    try streamChunks(try chunkList(f), progress: progress) { bytes in
-      guard let base = bytes.baseAddress else { return }
-      var done = 0
-      while done < bytes.count {
-        let n = write(fd, base + done, min(bytes.count - done, POSIX.ioPiece))
-        if n < 0 {
-          if errno == EINTR { continue }
-          throw KitError.io(operation: "write", path: path, message: String(cString: strerror(errno)))
-        }
-        done += n
-      }
+    try wrap {
+      try streamChunks(try chunkList(f), progress: progress) { try POSIX.writeAll(fd, $0, path: path) }
     }
   }
 
@@ -217,20 +208,10 @@ extension Repository {
     if fd < 0 { throw KitError.io(operation: "create", path: temp, message: String(cString: strerror(errno))) }
     do {
       defer { close(fd) }
-      func put(_ b: UnsafeRawBufferPointer) throws {
-        guard let base = b.baseAddress else { return }
-        var done = 0
-        while done < b.count {
-          let n = write(fd, base + done, min(b.count - done, POSIX.ioPiece))
-          if n < 0 {
-            if errno == EINTR { continue }
-            throw KitError.io(operation: "write", path: temp, message: String(cString: strerror(errno)))
-          }
-          done += n
-        }
+      try wrap {
+        try header.withUnsafeBytes { try POSIX.writeAll(fd, $0, path: temp) }
+        try streamChunks(t.chunks, progress: SilentProgress()) { try POSIX.writeAll(fd, $0, path: temp) }
       }
-      try header.withUnsafeBytes { try put($0) }
-      try streamChunks(t.chunks, progress: SilentProgress(), put)
     } catch {
       unlink(temp)
       throw error

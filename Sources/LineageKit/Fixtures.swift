@@ -104,18 +104,7 @@ public enum Fixtures {
     }
 
     func write(_ bytes: [UInt8]) throws {
-      try bytes.withUnsafeBytes { b in
-        guard let base = b.baseAddress else { return }
-        var done = 0
-        while done < b.count {
-          let n = Glibc.write(fd, base + done, min(b.count - done, POSIX.ioPiece))
-          if n < 0 {
-            if errno == EINTR { continue }
-            throw KitError.io(operation: "write", path: temp, message: String(cString: strerror(errno)))
-          }
-          done += n
-        }
-      }
+      try wrap { try bytes.withUnsafeBytes { try POSIX.writeAll(fd, $0, path: temp) } }
     }
 
     func finish() throws {

@@ -30,7 +30,7 @@ public enum POSIX {
   }
 
   /// Write all bytes, retrying short writes and EINTR.
-  static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
+  public static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
     guard let base = buffer.baseAddress else { return }
     var done = 0
     while done < buffer.count {

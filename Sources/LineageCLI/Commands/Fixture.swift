@@ -14,13 +14,18 @@ struct FixtureCommand: ParsableCommand {
     @Option(help: "Approximate size, e.g. 64MiB, 1GiB.") var size: String = "16MiB"
     @Option(help: "F32, BF16 or F16.") var dtype: String = "BF16"
     @Option(help: "Seed.") var seed: UInt64 = 1
+    @Flag(help: "Print the result as JSON.") var json = false
 
     func run() throws {
       guard let d = DType(rawValue: dtype.uppercased()), [.f32, .bf16, .f16].contains(d) else {
         throw ValidationError("--dtype must be F32, BF16 or F16")
       }
       let s = try Fixtures.generate(to: output, targetBytes: try parseSize(size), dtype: d, seed: seed)
-      Render.line("Wrote \(s.path): \(s.tensors) tensors, \(Render.bytes(s.bytes))")
+      if json {
+        Render.json(["path": s.path, "bytes": s.bytes, "tensors": s.tensors, "dtype": d.rawValue, "seed": seed])
+      } else {
+        Render.line("Wrote \(s.path): \(s.tensors) tensors, \(Render.bytes(s.bytes))")
+      }
     }
   }
 
@@ -32,11 +37,19 @@ struct FixtureCommand: ParsableCommand {
     @Option(help: "Fraction of tensor bytes to change (0…1).") var fraction: Double = 1
     @Option(help: "Step size relative to the weights' scale.") var scale: Float = 0.01
     @Option(help: "Seed.") var seed: UInt64 = 2
+    @Flag(help: "Print the result as JSON.") var json = false
 
     func run() throws {
       guard (0...1).contains(fraction) else { throw ValidationError("--fraction must be between 0 and 1") }
       let s = try Fixtures.derive(from: parent, to: output, fraction: fraction, scale: scale, seed: seed)
-      Render.line("Wrote \(s.path): changed \(s.changedTensors)/\(s.tensors) tensors (\(Render.bytes(s.changedBytes)))")
+      if json {
+        Render.json([
+          "path": s.path, "bytes": s.bytes, "tensors": s.tensors, "changed_tensors": s.changedTensors,
+          "changed_bytes": s.changedBytes,
+        ])
+      } else {
+        Render.line("Wrote \(s.path): changed \(s.changedTensors)/\(s.tensors) tensors (\(Render.bytes(s.changedBytes)))")
+      }
     }
   }
 }

@@ -32,9 +32,19 @@ public final class PackObjectStore: ObjectDatabase, @unchecked Sendable {
   /// Re-read the list of packs (after gc, or to see another writer's packs).
   public func reload() throws {
     var opened: [OpenPack] = []
-    for name in POSIX.listDirectory("\(directory)/packs") where name.hasSuffix(".idx") {
-      let base = "\(directory)/packs/\(name.dropLast(4))"
-      opened.append(try OpenPack(packPath: base + ".pack", indexPath: base + ".idx"))
+    // A gc may delete packs between the listing and the opening (it has written their
+    // replacements first): list again when a listed pack has vanished.
+    for attempt in 0..<5 {
+      opened = []
+      do {
+        for name in POSIX.listDirectory("\(directory)/packs") where name.hasSuffix(".idx") {
+          let base = "\(directory)/packs/\(name.dropLast(4))"
+          opened.append(try OpenPack(packPath: base + ".pack", indexPath: base + ".idx"))
+        }
+        break
+      } catch StoreError.io(let op, let path, let message) where op == "open" && !POSIX.exists(path) {
+        if attempt == 4 { throw StoreError.io(operation: op, path: path, message: message) }
+      }
     }
     lock.withLock {
       packs = []

@@ -179,6 +179,33 @@ func lineage(_ args: [String], in dir: String, expect status: Int32 = 0, sourceL
   }
 }
 
+/// Commands that take no lock (ls, log, du) keep working while gc repacks and deletes packs.
+/// (The window in which a listed pack vanishes before it is opened is too narrow to hit on
+/// purpose; `PackObjectStore.reload` re-lists when it happens.)
+@Suite(.serialized) struct GCWhileReadingTests {
+  @Test func readersKeepWorkingWhileGCRepacks() throws {
+    let dir = TemporaryDirectory("lineage-e2e")
+    let d = dir.path
+    try lineage(["init"], in: d)
+    for k in 0..<6 {
+      dir.write("f\(k).bin", seededBytes(400_000, seed: UInt64(k)))
+      try lineage(["commit", "f\(k).bin", "-m", "c\(k)"], in: d)
+      let gc = try LineageBinary.start(["gc"], in: d)
+      var reads = 0
+      while gc.isRunning || reads < 3 {
+        for args in [["ls", "HEAD"], ["log", "--oneline"], ["du", "--json"]] {
+          let r = try LineageBinary.run(args, in: d)
+          #expect(r.status == 0, "\(args) during gc: \(r.stderr)")
+        }
+        reads += 1
+      }
+      gc.waitUntilExit()
+      #expect(gc.terminationStatus == 0)
+    }
+    try lineage(["fsck", "--full"], in: d)
+  }
+}
+
 /// Runs a shell command and returns its standard output.
 func shell(_ command: String, in dir: String, stdin: [UInt8]? = nil) throws -> String {
   let p = Process()

@@ -38,8 +38,8 @@ struct Lineage: ParsableCommand {
     commandName: "lineage",
     abstract: "Git for model checkpoints: store, verify and trace where a model came from",
     discussion: """
-      lineage keeps checkpoints in a content-addressed .lineage store: tensors are chunked on
-      element boundaries, deduplicated, compressed by byte plane, delta-encoded against a
+      lineage keeps checkpoints in a content-addressed .lineage store: tensors are chunked on \
+      element boundaries, deduplicated, compressed by byte plane, delta-encoded against a \
       declared parent, and checked out bit-exact.
 
       A first session:
@@ -51,8 +51,8 @@ struct Lineage: ParsableCommand {
         lineage du
         lineage fsck --full
 
-      Not built yet (tracked as open issues): signed provenance records, verify, graph, show,
-      diff, attest; PyTorch/GGUF/ONNX/NumPy readers; the pre-push hook and policy; weight
+      Not built yet (tracked as open issues): signed provenance records, verify, graph, show, \
+      diff, attest; PyTorch/GGUF/ONNX/NumPy readers; the pre-push hook and policy; weight \
       forensics (compare, infer); blame.
       """,
     version: "0.1.0",

@@ -8,8 +8,8 @@ struct CatObject: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "cat-object", abstract: "Show a stored object",
     discussion: """
-      Decodes a commit, tree, file, tensor or chunk (Docs/ObjectFormat.md). --raw prints the exact
-      content bytes its id hashes: `lineage cat-object --raw ID | (printf 'TYPE LEN\\0'; cat) | sha256sum`
+      Decodes a commit, tree, file, tensor or chunk (Docs/ObjectFormat.md). --raw prints the exact \
+      content bytes its id hashes: `lineage cat-object --raw ID | (printf 'TYPE LEN\\0'; cat) | sha256sum` \
       reproduces the id.
       """)
 

@@ -6,11 +6,11 @@ struct Checkout: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Write a revision's files, bit-exact",
     discussion: """
-      Every chunk is re-hashed before it is written and each file appears only when whole, so a
-      damaged store never yields a wrong file. Files that already exist with identical content are
+      Every chunk is re-hashed before it is written and each file appears only when whole, so a \
+      damaged store never yields a wrong file. Files that already exist with identical content are \
       left alone; files that differ are refused unless --force.
 
-      --tensor NAME writes that one tensor as a single-tensor .safetensors file (to -o, default
+      --tensor NAME writes that one tensor as a single-tensor .safetensors file (to -o, default \
       NAME.safetensors), which the safetensors and numpy libraries load directly.
       """)
 

@@ -8,17 +8,17 @@ struct Commit: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Record checkpoint files as a new commit",
     discussion: """
-      Each PATH is a file (stored under its name) or a directory (its files stored under their
-      paths relative to it, e.g. a Hugging Face model folder with configs, tokenizer and sharded
-      .safetensors files with their index). .safetensors files are stored tensor by tensor; any
+      Each PATH is a file (stored under its name) or a directory (its files stored under their \
+      paths relative to it, e.g. a Hugging Face model folder with configs, tokenizer and sharded \
+      .safetensors files with their index). .safetensors files are stored tensor by tensor; any \
       other file is stored by content-defined chunks.
 
-      Parents are declared, never implied: name each model this one was derived from with
-      --parent. Chunks of a tensor whose name, dtype and shape match the first parent's are stored
+      Parents are declared, never implied: name each model this one was derived from with \
+      --parent. Chunks of a tensor whose name, dtype and shape match the first parent's are stored \
       as compressed XOR deltas when that is at least twice as small.
 
-      The author comes from --author, else LINEAGE_AUTHOR, else git's user.name/user.email.
-      LINEAGE_COMMIT_TIME (seconds since the epoch or RFC 3339 UTC) fixes the time, for
+      The author comes from --author, else LINEAGE_AUTHOR, else git's user.name/user.email. \
+      LINEAGE_COMMIT_TIME (seconds since the epoch or RFC 3339 UTC) fixes the time, for \
       reproducible tests.
       """)
 

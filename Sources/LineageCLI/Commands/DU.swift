@@ -5,8 +5,8 @@ struct DU: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "du", abstract: "Show logical and stored sizes",
     discussion: """
-      logical: the bytes of every file of every reachable commit (a copy per commit); unique: the
-      distinct chunks' bytes; stored: pack and index files on disk. Per commit, 'adds' is what its
+      logical: the bytes of every file of every reachable commit (a copy per commit); unique: the \
+      distinct chunks' bytes; stored: pack and index files on disk. Per commit, 'adds' is what its \
       new chunks take in the store.
       """)
 

@@ -5,8 +5,8 @@ struct Fsck: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Check the store's integrity",
     discussion: """
-      Checks that HEAD and every ref name a stored commit and that every object reachable from the
-      refs and the op log is present and hashes to its id. --full also decodes and re-hashes every
+      Checks that HEAD and every ref name a stored commit and that every object reachable from the \
+      refs and the op log is present and hashes to its id. --full also decodes and re-hashes every \
       stored object and recomputes every file's SHA-256. Exits 7 when anything is wrong.
       """)
 

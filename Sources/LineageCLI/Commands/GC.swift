@@ -5,9 +5,9 @@ struct GC: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "gc", abstract: "Remove unreachable objects and repack",
     discussion: """
-      Keeps every object reachable from a ref or named in the op log (so moving or deleting a ref
-      never loses a commit) and rewrites them into fresh packs; removes leftovers of interrupted
-      writes. Waits for running commits and checkouts. --refs-only also drops commits that only
+      Keeps every object reachable from a ref or named in the op log (so moving or deleting a ref \
+      never loses a commit) and rewrites them into fresh packs; removes leftovers of interrupted \
+      writes. Waits for running commits and checkouts. --refs-only also drops commits that only \
       the op log remembers.
       """)
 

@@ -65,7 +65,9 @@ struct Lineage: ParsableCommand {
 
 /// Options every repository command takes.
 struct RepositoryOptions: ParsableArguments {
-  @Option(name: .customShort("C"), help: "Run as if lineage was started in this directory (also accepted before the command, as in git).")
+  @Option(
+    name: .customShort("C"),
+    help: ArgumentHelp("Run as if lineage was started in this directory (also accepted before the command, as in git).", valueName: "dir"))
   var directory: String?
 
   func open() throws -> Repository {

@@ -15,7 +15,7 @@ struct Commit: ParsableCommand {
 
       Parents are declared, never implied: name each model this one was derived from with \
       --parent. Chunks of a tensor whose name, dtype and shape match the first parent's are stored \
-      as compressed XOR deltas when that is at least twice as small.
+      as compressed XOR deltas when that is smaller than storing them directly.
 
       The author comes from --author, else LINEAGE_AUTHOR, else git's user.name/user.email. \
       LINEAGE_COMMIT_TIME (seconds since the epoch or RFC 3339 UTC) fixes the time, for \

@@ -57,8 +57,8 @@ struct Lineage: ParsableCommand {
       """,
     version: "0.1.0",
     subcommands: [
-      Init.self, Commit.self, Checkout.self, List.self, Log.self, CatObject.self, Fsck.self, GC.self,
-      DU.self, FixtureCommand.self, Version.self,
+      Init.self, Commit.self, Checkout.self, List.self, Log.self, Tag.self, Branch.self, Switch.self,
+      OpLog.self, CatObject.self, Fsck.self, GC.self, DU.self, FixtureCommand.self, Version.self,
     ]
   )
 }

@@ -53,6 +53,8 @@ enum ErrorReport {
     case .emptyBranch(let b): return ("branch '\(b)' has no commits yet", "run `lineage commit PATH -m MESSAGE`", Code.unknownRevision)
     case .invalidName(let n): return ("'\(n)' is not a valid branch or tag name", nil, Code.badInput)
     case .tagExists(let t): return ("tag '\(t)' already exists; nothing was changed", "tags never move: pick another name", Code.conflict)
+    case .branchExists(let b): return ("branch '\(b)' already exists; nothing was changed", nil, Code.conflict)
+    case .currentBranch(let b): return ("cannot delete branch '\(b)': HEAD is on it", "switch to another branch first", Code.conflict)
     case .outputExists(let p): return ("\(p) exists and differs from the checkout; nothing was written", "pass --force to overwrite, or -o another directory", Code.conflict)
     case .tensorNotFound(let n, let r): return ("no tensor named '\(n)' in \(r)", "list tensors with `lineage ls \(r)`", Code.badInput)
     case .ambiguousTensor(let n, let files): return ("tensor '\(n)' is in several files: \(files.joined(separator: ", "))", nil, Code.badInput)

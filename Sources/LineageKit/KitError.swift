@@ -34,6 +34,10 @@ public enum KitError: Error, Equatable, Sendable {
   case invalidName(String)
   /// The tag exists already.
   case tagExists(String)
+  /// The branch exists already.
+  case branchExists(String)
+  /// The branch is the one HEAD names, so it cannot be deleted.
+  case currentBranch(String)
   /// `checkout` would overwrite a file that differs; carries the path.
   case outputExists(path: String)
   /// `checkout --tensor` names no tensor (or more than one) in the revision.

@@ -55,7 +55,7 @@ struct Commit: ParsableCommand {
     var options = CommitOptions(
       paths: paths.map(repository.path), message: message,
       author: author ?? env["LINEAGE_AUTHOR"] ?? GitIdentity.fromGlobalConfig() ?? "unknown",
-      time: try commitTime(env["LINEAGE_COMMIT_TIME"]))
+      time: try Clock.now())
     options.parents = parent
     options.tags = tag
     options.branch = branch
@@ -80,11 +80,5 @@ struct Commit: ParsableCommand {
       "\(s.files.count) file(s), \(Render.bytes(s.logicalBytes)); stored \(Render.bytes(s.newStoredBytes)) new"
         + (s.deltaChunks > 0 ? ", \(s.deltaChunks) chunk(s) as deltas" : "")
         + (reused > 0 ? ", \(reused) file(s) unchanged" : ""))
-  }
-
-  func commitTime(_ text: String?) throws -> Int64 {
-    guard let text else { return Int64(Date().timeIntervalSince1970) }
-    if let t = Int64(text) ?? RFC3339.parse(text) { return t }
-    throw ValidationError("LINEAGE_COMMIT_TIME must be seconds since the epoch or RFC 3339 UTC, not '\(text)'")
   }
 }

@@ -68,9 +68,11 @@ public final class StatCache {
     dirty = true
   }
 
-  /// Write the cache atomically if it changed.
+  /// Write the cache atomically if it changed, dropping entries for files that are gone so the
+  /// cache never outgrows the files a user still has.
   public func save() throws {
     guard dirty else { return }
+    entries = entries.filter { POSIX.exists($0.key) }
     let members: [(String, JSONValue)] = entries.map { p, e in
       (
         p,

@@ -51,7 +51,7 @@ let package = Package(
     .testTarget(name: "LineageTensorTests", dependencies: ["LineageTensor", "LineageTestSupport"]),
     .testTarget(
       name: "LineageStoreTests",
-      dependencies: ["LineageStore", "LineageCore", "LineageTestSupport"]),
+      dependencies: ["LineageStore", "LineageCore", "LineageNative", "LineageTestSupport"]),
     .testTarget(
       name: "LineageKitTests",
       dependencies: ["LineageKit", "LineageStore", "LineageTensor", "LineageTestSupport"]),

@@ -75,7 +75,7 @@ enum ErrorReport {
     case .corruptIndex(let p, let r): return ("pack index \(p) is damaged: \(r)", "run `lineage fsck`", Code.integrity)
     case .objectMissing(let id): return ("object \(id.hex) is missing from the store", "run `lineage fsck`", Code.integrity)
     case .objectCorrupt(let id, let r): return ("object \(id.hex) is damaged: \(r); nothing was written", "run `lineage fsck --full`", Code.integrity)
-    case .wrongType(let id, let e, let a): return ("object \(id.short) is a \(a.rawValue), not a \(e.rawValue)", nil, Code.badInput)
+    case .wrongType(let id, let e, let a): return ("object \(id.short) is a \(a.rawValue), not a \(e.rawValue)", "run `lineage fsck`", Code.integrity)
     case .lockTimeout(let p, let s): return ("another lineage process held \(p) for \(s) s", "wait for it (a gc or commit) to finish", Code.conflict)
     case .refConflict(let r, let e, let a): return ("\(r) changed concurrently (expected \(e), found \(a)); nothing was changed", "run the command again", Code.conflict)
     case .invalidRefName(let r): return ("'\(r)' is not a valid ref name", nil, Code.badInput)
@@ -95,6 +95,8 @@ enum ErrorReport {
     case .invalidEntry(let n, let r): return "entry '\(n)': \(r)"
     case .invalidMetadata(let r): return "__metadata__: \(r)"
     case .unknownDType(let n, let d): return "tensor '\(n)' has unknown dtype \(d)"
+    case .rankTooLarge(let n, let r): return "tensor '\(n)' has \(r) dimensions; at most 64 are stored"
+    case .invalidName(let n): return "tensor name \(n.debugDescription) contains NUL"
     case .shapeOverflow(let n): return "tensor '\(n)' has a shape whose size overflows"
     case .sizeMismatch(let n, let e, let a): return "tensor '\(n)': dtype × shape is \(e) bytes but data_offsets span \(a)"
     case .invalidOffsets(let n, let b, let e): return "tensor '\(n)': data_offsets begin \(b) is after end \(e)"

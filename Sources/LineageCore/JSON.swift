@@ -25,7 +25,7 @@ public indirect enum JSONValue: Equatable, Sendable {
   /// The member named `key` of an object, or nil.
   public subscript(key: String) -> JSONValue? {
     guard case .object(let members) = self else { return nil }
-    return members.first { $0.0 == key }?.1
+    return members.first { $0.0.utf8.elementsEqual(key.utf8) }?.1
   }
 
   public var stringValue: String? {
@@ -131,7 +131,8 @@ public struct StrictJSONParser {
   private mutating func object(depth: Int) throws(JSONError) -> JSONValue {
     i += 1
     var members: [(String, JSONValue)] = []
-    var seen = Set<String>()
+    // Bytes, not Strings: "café" in NFC and in NFD are different keys to every other parser.
+    var seen = Set<[UInt8]>()
     skipSpace()
     if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
       i += 1
@@ -144,7 +145,7 @@ public struct StrictJSONParser {
         throw .syntax(offset: i, expected: "a string key")
       }
       let key = try string()
-      guard seen.insert(key).inserted else { throw .duplicateKey(offset: keyOffset, key: key) }
+      guard seen.insert(Array(key.utf8)).inserted else { throw .duplicateKey(offset: keyOffset, key: key) }
       skipSpace()
       try expect(UInt8(ascii: ":"), "':'")
       skipSpace()
@@ -305,7 +306,7 @@ public enum CanonicalJSON {
       out.append(UInt8(ascii: "{"))
       for (k, member) in sorted.enumerated() {
         if k > 0 {
-          if sorted[k - 1].0 == member.0 { throw .duplicateKey(member.0) }
+          if Array(sorted[k - 1].0.utf8) == Array(member.0.utf8) { throw .duplicateKey(member.0) }
           out.append(UInt8(ascii: ","))
         }
         writeString(member.0, into: &out)

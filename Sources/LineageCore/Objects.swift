@@ -190,13 +190,14 @@ public struct TreeObject: Equatable, Sendable {
   }
 
   static func validate(_ sorted: [TreeEntry]) throws(DecodeError) {
-    var paths = Set<String>()
+    // Bytes, not Strings: String equality folds NFC and NFD spellings together.
+    var paths = Set<[UInt8]>()
     for e in sorted {
       guard isValidPath(e.path) else { throw .invalidValue(field: "tree.path", reason: "invalid path \"\(e.path)\"") }
       guard e.mode == TreeEntry.regular || e.mode == TreeEntry.executable else {
         throw .invalidValue(field: "tree.mode", reason: "mode \(String(e.mode, radix: 8)) for \(e.path)")
       }
-      guard paths.insert(e.path).inserted else {
+      guard paths.insert(Array(e.path.utf8)).inserted else {
         throw .invalidValue(field: "tree.path", reason: "duplicate path \(e.path)")
       }
     }
@@ -204,7 +205,7 @@ public struct TreeObject: Equatable, Sendable {
       var parts = e.path.split(separator: "/").dropLast()
       while !parts.isEmpty {
         let dir = parts.joined(separator: "/")
-        if paths.contains(dir) {
+        if paths.contains(Array(dir.utf8)) {
           throw .invalidValue(field: "tree.path", reason: "\(dir) is both a file and a directory")
         }
         parts = parts.dropLast()

@@ -28,9 +28,10 @@ extension Repository {
   public func checkout(_ revision: String, to directory: String, force: Bool, progress: ProgressSink = SilentProgress())
     throws -> CheckoutSummary
   {
-    let id = try resolve(revision)
     let lock = try wrap { try store.lock(exclusive: false) }
     defer { withExtendedLifetime(lock) {} }
+    try wrap { try objects.reload() }
+    let id = try resolve(revision)
     let entries = try tree(try commit(id).tree).entries
     var plans: [(TreeEntry, FileObject)] = []
     var unchanged: [String] = []

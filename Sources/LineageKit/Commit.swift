@@ -88,14 +88,18 @@ extension Repository {
     guard RefStore.isValidName(branch) else { throw KitError.invalidName(branch) }
     for tag in options.tags {
       guard RefStore.isValidName(tag) else { throw KitError.invalidName(tag) }
-      if try wrap({ try store.refs.read("refs/tags/\(tag)") }) != nil { throw KitError.tagExists(tag) }
     }
-    let parents = try options.parents.map { try resolve($0) }
     let inputs = try enumerateInputs(options.paths)
     guard !inputs.isEmpty else { throw KitError.nothingToCommit }
-
+    // Lock, then re-read the packs: a gc that ran while we waited may have removed objects the
+    // index loaded at start-up still lists, and deduplicating against them would lose data.
     let lock = try wrap { try store.lock(exclusive: false) }
     defer { withExtendedLifetime(lock) {} }
+    try wrap { try objects.reload() }
+    for tag in options.tags where try wrap({ try store.refs.read("refs/tags/\(tag)") }) != nil {
+      throw KitError.tagExists(tag)
+    }
+    let parents = try options.parents.map { try resolve($0) }
     let parentTensors = try parents.first.map { try tensorsByName(commit: $0) } ?? [:]
     let writer = objects.writer()
     let cache = store.statCache()
@@ -175,13 +179,16 @@ extension Repository {
 
   func enumerateInputs(_ paths: [String]) throws -> [InputFile] {
     var out: [InputFile] = []
-    var seen: [String: String] = [:]
+    // Keyed by bytes: Swift's String equality treats NFC and NFD spellings as equal, and two
+    // such files are two files.
+    var seen: [[UInt8]: String] = [:]
     let storeDir = URL(fileURLWithPath: store.directory).standardizedFileURL.path
     func add(_ absolute: String, _ treePath: String, executable: Bool) throws {
       guard TreeObject.isValidPath(treePath) else { throw KitError.invalidPath(treePath) }
-      if let other = seen[treePath], other != absolute { throw KitError.pathConflict(treePath) }
-      if seen[treePath] == nil {
-        seen[treePath] = absolute
+      let key = Array(treePath.utf8)
+      if let other = seen[key], Array(other.utf8) != Array(absolute.utf8) { throw KitError.pathConflict(treePath) }
+      if seen[key] == nil {
+        seen[key] = absolute
         out.append(InputFile(absolute: absolute, treePath: treePath, executable: executable))
       }
     }

@@ -59,7 +59,8 @@ final class InputHandle {
   /// Throw when the file changed since it was opened.
   func checkUnchanged() throws {
     let now = try InputHandle.fstatOf(fd, path: path)
-    if now.size != stat.size || now.mtimeNanoseconds != stat.mtimeNanoseconds {
+    // ctime and inode too: a rewrite that restores the old mtime (cp -p, touch -r) still moves ctime.
+    if now != stat {
       throw KitError.fileChangedWhileReading(path: path)
     }
   }

@@ -146,6 +146,7 @@ extension Repository {
     var problems: [FsckProblem] = []
     let lock = try wrap { try store.lock(exclusive: false) }
     defer { withExtendedLifetime(lock) {} }
+    try wrap { try objects.reload() }
     do {
       let head = try store.refs.headRef()
       _ = try store.refs.read(head)
@@ -209,7 +210,7 @@ extension Repository {
     return FsckReport(
       objectsChecked: reach.count, chunksRehashed: chunksRehashed, filesRehashed: filesRehashed,
       problems: unique.values.sorted { ($0.kind.rawValue, $0.subject) < ($1.kind.rawValue, $1.subject) },
-      leftoverTemporaryFiles: store.temporaryFiles(), tornOpLogTail: torn)
+      leftoverTemporaryFiles: store.temporaryFiles() + store.orphanPacks(), tornOpLogTail: torn)
   }
 
   /// Remove objects no root reaches and repack what remains into fresh packs.
@@ -218,7 +219,10 @@ extension Repository {
   /// are durable before the old ones are deleted: a crash leaves duplicates, never a loss.
   public func gc(refsOnly: Bool, progress: ProgressSink = SilentProgress()) throws -> GCReport {
     let lock = try wrap { try store.lock(exclusive: true) }
-    defer { withExtendedLifetime(lock) {} }
+    // Ref changes wait too, from reading the roots until the old packs are gone, so no ref can
+    // come to name an object this gc is about to delete.
+    let refsLock = try wrap { try store.refs.lock() }
+    defer { withExtendedLifetime((lock, refsLock)) {} }
     try wrap { try objects.reload() }
     var problems: [FsckProblem] = []
     let roots = try self.roots(refsOnly: refsOnly).filter { objects.location(of: $0)?.type == .commit }
@@ -228,7 +232,7 @@ extension Repository {
     }
     let before = objects.packFiles()
     let all = objects.allObjects()
-    let temps = store.temporaryFiles()
+    let temps = store.temporaryFiles() + store.orphanPacks()
     for t in temps { unlink(t) }
     let bytesBefore = before.reduce(UInt64(0)) { $0 + $1.bytes }
     if all.allSatisfy({ keep.contains($0.0) }), before.count <= 1 {

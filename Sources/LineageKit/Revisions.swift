@@ -17,15 +17,19 @@ extension Repository {
     var steps = 0
     while let last = base.last, last == "^" || base.contains("~") {
       if last == "^" {
+        guard steps < Int.max else { throw KitError.unknownRevision(spec) }
         steps += 1
         base = base.dropLast()
       } else if let tilde = base.lastIndex(of: "~") {
         let digits = base[base.index(after: tilde)...]
         if digits.isEmpty {
+          guard steps < Int.max else { throw KitError.unknownRevision(spec) }
           steps += 1
         } else {
           guard let n = Int(digits), n >= 0 else { throw KitError.unknownRevision(spec) }
-          steps += n
+          let (sum, overflow) = steps.addingReportingOverflow(n)
+          guard !overflow else { throw KitError.unknownRevision(spec) }
+          steps = sum
         }
         base = base[..<tilde]
       }

@@ -119,16 +119,20 @@ public enum AtomicFile {
     let tmp = "\(tmpDirectory)/\(UUID().uuidString).tmp"
     let fd = try POSIX.create(tmp)
     do {
+      defer { close(fd) }
       try bytes.withUnsafeBytes { b in try POSIX.writeAll(fd, b, path: tmp) }
       try POSIX.fsyncFD(fd, path: tmp)
-      close(fd)
-      try POSIX.renameFile(tmp, path)
-      try POSIX.fsyncDirectory((path as NSString).deletingLastPathComponent)
     } catch {
-      close(fd)
       POSIX.unlinkFile(tmp)
       throw error
     }
+    do {
+      try POSIX.renameFile(tmp, path)
+    } catch {
+      POSIX.unlinkFile(tmp)
+      throw error
+    }
+    try POSIX.fsyncDirectory((path as NSString).deletingLastPathComponent)
   }
 }
 

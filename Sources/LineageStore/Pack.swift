@@ -60,6 +60,9 @@ enum PackFormat {
   /// Entry header without the optional base id.
   static let entryHeaderSize = 32 + 3 + 8 + 8
   static let targetPackBytes: UInt64 = 64 << 20
+  /// Largest metadata object a reader accepts (a file object of ~28 M chunks, over 1 PB of
+  /// data at 64 KiB per chunk).
+  static let maximumMetadataLength: UInt64 = 1 << 30
 
   /// Parse and verify an index file.
   static func parseIndex(_ bytes: [UInt8], path: String) throws -> [PackRecord] {
@@ -84,6 +87,11 @@ enum PackFormat {
         let d = try r.u8("depth")
         guard let type = ObjectType(packCode: t), let codec = Codec(rawValue: c) else {
           throw StoreError.corruptIndex(path: path, reason: "unknown type \(t) or codec \(c) for \(id)")
+        }
+        // Decoding allocates rawLength bytes: bound it before anything trusts it.
+        let limit: UInt64 = type == .chunk ? UInt64(maximumChunkLength) : PackFormat.maximumMetadataLength
+        guard raw <= limit, type != .chunk || raw > 0, d <= 8 else {
+          throw StoreError.corruptIndex(path: path, reason: "record for \(id) claims \(raw) bytes at depth \(d)")
         }
         if let last = records.last, !(last.id < id) {
           throw StoreError.corruptIndex(path: path, reason: "records not sorted at \(id)")
@@ -171,7 +179,9 @@ final class OpenPack: @unchecked Sendable {
         base = b.withUnsafeBytes { ObjectID(unchecked: $0, offset: 0) }
         cursor += 32
       }
-      guard payloadLength <= size - cursor, payloadLength <= UInt64(maximumChunkLength) * 2 + 1024 else {
+      // Every payload must lie inside the pack; chunks are also bounded by their format limit
+      // (metadata such as the file object of a huge file may be larger).
+      guard payloadLength <= size - cursor, record.type != .chunk || payloadLength <= UInt64(maximumChunkLength) * 2 + 1024 else {
         throw StoreError.corruptPack(path: packPath, offset: at, reason: "payload of \(payloadLength) bytes runs past the end")
       }
       var payload = [UInt8](repeating: 0, count: Int(payloadLength))

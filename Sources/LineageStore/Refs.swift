@@ -71,10 +71,17 @@ public final class RefStore: @unchecked Sendable {
     return ref
   }
 
+  /// Hold `refs.lock`: ref transactions wait while it is held (gc holds it while sweeping).
+  public func lock(timeout: Double = 60) throws -> FileLock {
+    try FileLock(path: "\(directory)/refs.lock", exclusive: true, timeout: timeout)
+  }
+
   /// Point HEAD at a branch (which need not exist yet).
   public func setHead(_ ref: String) throws {
     try Self.validateRef(ref)
+    let held = try lock()
     try AtomicFile.write(Array("ref: \(ref)\n".utf8), to: "\(directory)/HEAD", tmpDirectory: tmp)
+    withExtendedLifetime(held) {}
   }
 
   /// A ref's value, or nil when it does not exist.
@@ -129,6 +136,23 @@ public final class RefStore: @unchecked Sendable {
       }
       olds.append(current)
     }
+    // A ref whose path clashes with another (refs/heads/x and refs/heads/x/y) fails here,
+    // before the op log, and directories are made now, so the writes below can only fail on I/O.
+    for u in updates where u.new != nil {
+      let path = "\(directory)/\(u.ref)"
+      var isDirectory: ObjCBool = false
+      if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        throw StoreError.refConflict(ref: u.ref, expected: "a name free of sub-refs", actual: "a directory of refs")
+      }
+      var parent = (u.ref as NSString).deletingLastPathComponent
+      while parent.contains("/") {
+        if FileManager.default.fileExists(atPath: "\(directory)/\(parent)", isDirectory: &isDirectory), !isDirectory.boolValue {
+          throw StoreError.refConflict(ref: u.ref, expected: "no ref named \(parent)", actual: "\(parent) exists")
+        }
+        parent = (parent as NSString).deletingLastPathComponent
+      }
+      try POSIX.makeDirectories((path as NSString).deletingLastPathComponent)
+    }
     // The op log line goes first: a crash after it but before the refs leaves a log entry that
     // names objects that exist (gc keeps them), never a ref without its history.
     try appendOpLog(
@@ -136,7 +160,6 @@ public final class RefStore: @unchecked Sendable {
     for u in updates {
       let path = "\(directory)/\(u.ref)"
       if let new = u.new {
-        try POSIX.makeDirectories((path as NSString).deletingLastPathComponent)
         try AtomicFile.write(Array("\(new.hex)\n".utf8), to: path, tmpDirectory: tmp)
       } else {
         POSIX.unlinkFile(path)

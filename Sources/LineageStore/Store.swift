@@ -48,6 +48,14 @@ public final class Store: @unchecked Sendable {
     StatCache(path: "\(directory)/cache/stat", tmpDirectory: tmpDirectory)
   }
 
+  /// Pack files without an index: left by a crash between the pack's rename and its index's
+  /// (never read; gc removes them under the exclusive lock).
+  public func orphanPacks() -> [String] {
+    let names = Set(POSIX.listDirectory("\(directory)/packs"))
+    return names.filter { $0.hasSuffix(".pack") && !names.contains(String($0.dropLast(5)) + ".idx") }.sorted()
+      .map { "\(directory)/packs/\($0)" }
+  }
+
   /// Files in `tmp/`: leftovers of interrupted writers when no writer holds the lock.
   public func temporaryFiles() -> [String] {
     POSIX.listDirectory(tmpDirectory).map { "\(tmpDirectory)/\($0)" }

@@ -20,6 +20,10 @@ public enum SafetensorsError: Error, Equatable, Sendable {
   case invalidEntry(name: String, reason: String)
   /// `__metadata__` is not a map of strings to strings.
   case invalidMetadata(reason: String)
+  /// A tensor has more dimensions than lineage stores (64).
+  case rankTooLarge(name: String, rank: Int)
+  /// A tensor name contains NUL, which no lineage object may hold.
+  case invalidName(String)
   /// An entry names a dtype this version does not know.
   case unknownDType(name: String, dtype: String)
   /// The shape's element count overflows 64 bits.
@@ -127,7 +131,11 @@ public struct SafetensorsLayout: Equatable, Sendable {
     return SafetensorsLayout(headerLength: headerLength, tensors: tensors, metadata: metadata)
   }
 
+  /// Most dimensions a tensor may have (Docs/ObjectFormat.md §3).
+  public static let maximumRank = 64
+
   private static func tensor(name: String, entry: JSONValue) throws(SafetensorsError) -> SafetensorsTensor {
+    guard !name.utf8.contains(0) else { throw .invalidName(name) }
     guard entry.objectValue != nil else { throw .invalidEntry(name: name, reason: "not an object") }
     guard let dtypeName = entry["dtype"]?.stringValue else {
       throw .invalidEntry(name: name, reason: "missing string \"dtype\"")
@@ -136,6 +144,7 @@ public struct SafetensorsLayout: Equatable, Sendable {
     guard let dims = entry["shape"]?.arrayValue else {
       throw .invalidEntry(name: name, reason: "missing array \"shape\"")
     }
+    guard dims.count <= maximumRank else { throw .rankTooLarge(name: name, rank: dims.count) }
     var shape: [UInt64] = []
     for d in dims {
       guard case .number(let text) = d, let v = UInt64(text) else {

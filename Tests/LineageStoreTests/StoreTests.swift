@@ -4,6 +4,9 @@ import LineageStore
 import LineageTestSupport
 import LineageTensor
 import Testing
+import LineageNative
+
+func sha256(_ bytes: [UInt8]) -> [UInt8] { SHA256Hasher.hash(bytes).bytes }
 
 /// Float-like bytes (bf16 of N(0, 0.02²)) whose exponent plane compresses and mantissa does not.
 func floatBytes(_ count: Int, seed: UInt64) -> [UInt8] {
@@ -126,6 +129,24 @@ func floatBytes(_ count: Int, seed: UInt64) -> [UInt8] {
     bytes[12] ^= 1
     try Data(bytes).write(to: URL(fileURLWithPath: index))
     #expect(throws: StoreError.corruptIndex(path: index, reason: "checksum mismatch")) { try Store(directory: dir.path + "/.lineage") }
+  }
+
+  @Test func anIndexClaimingAHugeChunkIsRefused() throws {
+    let dir = TemporaryDirectory()
+    let store = try makeStore(dir)
+    let w = store.objects.writer()
+    let content = seededBytes(1000, seed: 1)
+    try content.withUnsafeBytes { try w.add(ObjectID.of(.chunk, content: content), type: .chunk, rawLength: 1000, encoded: ChunkCodec.encode($0, width: 1)) }
+    try w.finish()
+    let index = try #require(store.objects.packFiles().first?.index)
+    var bytes = readBytes(index)
+    // Record layout: magic(8) count(4) id(32) offset(8) rawLength(8)…; claim 2^50 bytes and
+    // re-seal the checksum, as a deliberate forger would.
+    withUnsafeBytes(of: (UInt64(1) << 50).littleEndian) { bytes.replaceSubrange(52..<60, with: $0) }
+    let body = Array(bytes.dropLast(32))
+    bytes = body + SHA256Digest(bytes: sha256(body)).bytes
+    try Data(bytes).write(to: URL(fileURLWithPath: index))
+    #expect(throws: StoreError.self) { try Store(directory: dir.path + "/.lineage") }
   }
 
   @Test func unknownFormatVersionIsRefused() throws {

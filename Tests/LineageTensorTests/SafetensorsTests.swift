@@ -150,6 +150,19 @@ func file(_ header: String, data: Int, lengthOverride: UInt64? = nil) -> [UInt8]
     #expect(throws: SafetensorsError.trailingBytes(dataEnd: 4, dataSize: 9)) { try parse(file("{\"w\":{\(ok)}}", data: 9)) }
   }
 
+  @Test func rankTooLarge() {
+    let shape = "[" + Array(repeating: "1", count: 65).joined(separator: ",") + "]"
+    #expect(throws: SafetensorsError.rankTooLarge(name: "w", rank: 65)) {
+      try parse(file("{\"w\":{\"dtype\":\"U8\",\"shape\":\(shape),\"data_offsets\":[0,1]}}", data: 1))
+    }
+  }
+
+  @Test func invalidName() {
+    #expect(throws: SafetensorsError.invalidName("a\u{0}b")) {
+      try parse(file(#"{"a\u0000b":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, data: 1))
+    }
+  }
+
   @Test func everyTruncationOfAValidFileIsRejected() {
     let bytes = SafetensorsBytes.valid([("a", [2, 2]), ("b", [3])])
     for n in 0..<bytes.count {

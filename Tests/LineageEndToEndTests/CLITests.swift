@@ -102,6 +102,10 @@ func lineage(_ args: [String], in dir: String, expect status: Int32 = 0, sourceL
     try lineage(["checkout", "nope"], in: d, expect: 5)
     try lineage(["commit", "bad.safetensors", "-m", " "], in: d, expect: 64)
     dir.write("ok.txt", [1])
+    for bad in ["253402300800", "-9223372036854775808", "yesterday"] {
+      let r = try LineageBinary.run(["commit", "ok.txt", "-m", "t"], in: d, environment: ["LINEAGE_COMMIT_TIME": bad])
+      #expect(r.status == 64 && r.stderr.contains("LINEAGE_COMMIT_TIME"), "\(bad): \(r.status) \(r.stderr)")
+    }
     try lineage(["commit", "ok.txt", "-m", "ok", "--tag", "v1"], in: d)
     let dup = try lineage(["commit", "ok.txt", "-m", "again", "--tag", "v1"], in: d, expect: 6)
     #expect(dup.stderr.contains("tag 'v1' already exists"))

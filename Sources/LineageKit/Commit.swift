@@ -194,7 +194,7 @@ extension Repository {
     }
     for p in paths {
       let absolute = URL(fileURLWithPath: p).standardizedFileURL.path
-      switch entryKind(absolute) {
+      switch inputKind(absolute) {
       case .missing: throw KitError.pathNotFound(p)
       case .other(let kind): throw KitError.unsupportedFileType(path: p, kind: kind)
       case .file(let x): try add(absolute, (absolute as NSString).lastPathComponent, executable: x)
@@ -214,7 +214,7 @@ extension Repository {
     for name in names where name != ".lineage" && name != ".git" {
       let abs = "\(dir)/\(name)"
       let rel = relative.isEmpty ? name : "\(relative)/\(name)"
-      switch entryKind(abs) {
+      switch inputKind(abs) {
       case .file(let x): try visit(abs, rel, x)
       case .directory: try walk(abs, relative: rel, visit)
       case .other(let kind): throw KitError.unsupportedFileType(path: abs, kind: kind)

@@ -87,6 +87,20 @@ func entryKind(_ path: String) -> EntryKind {
   }
 }
 
+/// What an input path is, following a symbolic link to a regular file (Hugging Face cache
+/// snapshots are directories of links to blobs); links to directories could loop and are refused.
+func inputKind(_ path: String) -> EntryKind {
+  let kind = entryKind(path)
+  guard case .other("symbolic link") = kind else { return kind }
+  var st = Glibc.stat()
+  if stat(path, &st) != 0 { return .other("dangling symbolic link") }
+  switch st.st_mode & S_IFMT {
+  case S_IFREG: return .file(executable: st.st_mode & 0o100 != 0)
+  case S_IFDIR: return .other("symbolic link to a directory")
+  default: return .other("symbolic link to a special file")
+  }
+}
+
 /// Carries a value into `DispatchQueue.concurrentPerform`, whose closure must be Sendable.
 ///
 /// Used only where each iteration touches disjoint memory (its own output slot, its own slice of

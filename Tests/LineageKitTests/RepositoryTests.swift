@@ -56,6 +56,27 @@ final class Sandbox {
     #expect(try s.repo.checkout("v1", to: out, force: false).unchanged.count == 6)
   }
 
+  /// A Hugging Face cache snapshot: a directory of links into a blob store.
+  @Test func linksToFilesAreStoredAsTheFilesTheyNameUnderTheLinksPaths() throws {
+    let s = try Sandbox()
+    let blob = try s.base("blobs/0f3a9c", bytes: 512 << 10, dtype: .f32)
+    s.dir.write("blobs/77aa", Array(#"{"model_type":"llama"}"#.utf8))
+    let snapshot = s.dir.path + "/snapshots/abc"
+    try FileManager.default.createDirectory(atPath: snapshot, withIntermediateDirectories: true)
+    try FileManager.default.createSymbolicLink(atPath: snapshot + "/model.safetensors", withDestinationPath: "../../blobs/0f3a9c")
+    try FileManager.default.createSymbolicLink(atPath: snapshot + "/config.json", withDestinationPath: "../../blobs/77aa")
+    let c = try s.repo.commit(commitOptions([snapshot], "from the HF cache"))
+    #expect(c.files.map(\.path) == ["config.json", "model.safetensors"])
+    #expect(c.files[1].format == "safetensors" && c.files[1].tensors > 0)
+    _ = try s.repo.checkout("HEAD", to: s.dir.path + "/out", force: false)
+    #expect(readBytes(s.dir.path + "/out/model.safetensors") == readBytes(blob))
+    #expect(entryIsRegularFile(s.dir.path + "/out/model.safetensors"))
+  }
+
+  func entryIsRegularFile(_ path: String) -> Bool {
+    (try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType) == .typeRegular
+  }
+
   @Test func wholeFileDigestIsWhatSha256sumPrints() throws {
     let s = try Sandbox()
     let path = s.dir.write("x.bin", Array("hello\n".utf8))
@@ -184,9 +205,16 @@ final class Sandbox {
     let s = try Sandbox()
     #expect(throws: KitError.pathNotFound("/no/such")) { try s.repo.commit(commitOptions(["/no/such"], "m")) }
     let target = s.dir.write("t.txt", [1])
-    let link = s.dir.path + "/link"
-    try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
-    #expect(throws: KitError.unsupportedFileType(path: link, kind: "symbolic link")) { try s.repo.commit(commitOptions([link], "m")) }
+    let dirLink = s.dir.path + "/dirlink"
+    try FileManager.default.createSymbolicLink(atPath: dirLink, withDestinationPath: s.dir.path)
+    #expect(throws: KitError.unsupportedFileType(path: dirLink, kind: "symbolic link to a directory")) {
+      try s.repo.commit(commitOptions([dirLink], "m"))
+    }
+    let dangling = s.dir.path + "/dangling"
+    try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: s.dir.path + "/nowhere")
+    #expect(throws: KitError.unsupportedFileType(path: dangling, kind: "dangling symbolic link")) {
+      try s.repo.commit(commitOptions([dangling], "m"))
+    }
     let a = s.dir.write("x/same.txt", [1])
     let b = s.dir.write("y/same.txt", [2])
     #expect(throws: KitError.pathConflict("same.txt")) { try s.repo.commit(commitOptions([a, b], "m")) }

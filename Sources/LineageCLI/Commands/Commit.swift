@@ -11,7 +11,9 @@ struct Commit: ParsableCommand {
       Each PATH is a file (stored under its name) or a directory (its files stored under their \
       paths relative to it, e.g. a Hugging Face model folder with configs, tokenizer and sharded \
       .safetensors files with their index). .safetensors files are stored tensor by tensor; any \
-      other file is stored by content-defined chunks.
+      other file is stored by content-defined chunks. A symbolic link to a file is stored as that \
+      file under the link's path (so a Hugging Face cache snapshot commits as the model it is); \
+      links to directories are refused.
 
       Parents are declared, never implied: name each model this one was derived from with \
       --parent. Chunks of a tensor whose name, dtype and shape match the first parent's are stored \

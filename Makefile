@@ -32,7 +32,7 @@ release: deps
 	swift build -c release
 
 test: venv
-	LINEAGE_TEST_PYTHON=$(CURDIR)/$(VENV)/bin/python swift test
+	LINEAGE_TEST_PYTHON=$(CURDIR)/$(VENV)/bin/python swift test --disable-xctest
 
 # A real run on generated checkpoints: a base, a fine-tuned child (every tensor takes a small
 # step) and a grandchild (5% of tensors change), committed with declared parents, checked out

@@ -73,6 +73,20 @@ func lineage(_ args: [String], in dir: String, expect status: Int32 = 0, sourceL
     #expect(raw.stdout.contains(#""time":"2026-01-02T03:04:05Z""#))
   }
 
+  /// Progress goes to stderr only when it is a terminal: under `script` (a real pseudo-terminal)
+  /// the bar is drawn, through pipes it is not.
+  @Test func progressBarsOnlyOnATerminal() throws {
+    let dir = TemporaryDirectory("lineage-e2e")
+    let d = dir.path
+    try lineage(["init"], in: d)
+    try lineage(["fixture", "generate", "m.safetensors", "--size", "4MiB"], in: d)
+    let piped = try lineage(["commit", "m.safetensors", "-m", "piped"], in: d)
+    #expect(!piped.stderr.contains("Committing") && !piped.stdout.contains("Committing"))
+    let command = "\(LineageBinary.path) commit m.safetensors -m tty --no-stat-cache"
+    let tty = try shell("LINEAGE_AUTHOR=t LINEAGE_COMMIT_TIME=0 script -qec '\(command)' /dev/null", in: d)
+    #expect(tty.contains("Committing") && tty.contains("100%"), "no progress bar on a terminal: \(tty)")
+  }
+
   @Test func helpTeaches() throws {
     let dir = TemporaryDirectory("lineage-e2e")
     let top = try lineage(["--help"], in: dir.path)

@@ -97,39 +97,13 @@ public enum LineageBinary {
   public static func run(_ arguments: [String], in directory: String, environment: [String: String] = [:], stdin: [UInt8]? = nil)
     throws -> CommandResult
   {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: directory)
     var env = [
       "HOME": "\(directory)/.home", "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
       "LINEAGE_AUTHOR": "Test Author <test@example.com>", "LINEAGE_COMMIT_TIME": "2026-01-02T03:04:05Z",
     ]
     try? FileManager.default.createDirectory(atPath: "\(directory)/.home", withIntermediateDirectories: true)
     for (k, v) in environment { env[k] = v }
-    process.environment = env
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    let input = Pipe()
-    process.standardInput = input
-    try process.run()
-    if let stdin { input.fileHandleForWriting.write(Data(stdin)) }
-    try? input.fileHandleForWriting.close()
-    // Read both pipes before waiting, so a chatty child never blocks on a full pipe.
-    let group = DispatchGroup()
-    let box = PipeBox()
-    group.enter()
-    DispatchQueue.global().async {
-      box.err = err.fileHandleForReading.readDataToEndOfFile()
-      group.leave()
-    }
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    process.waitUntilExit()
-    return CommandResult(
-      status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: box.err, as: UTF8.self))
+    return try runProcess(path, arguments, in: directory, environment: env, stdin: stdin)
   }
 
   /// Start without waiting (for concurrency and kill tests).
@@ -147,6 +121,43 @@ public enum LineageBinary {
     try process.run()
     return process
   }
+}
+
+/// Run any executable to completion, feeding `stdin` and collecting both output streams.
+///
+/// Both pipes are drained concurrently, so a child that fills one never blocks on it.
+/// `environment` nil inherits the test's environment.
+@discardableResult
+public func runProcess(
+  _ executable: String, _ arguments: [String], in directory: String, environment: [String: String]? = nil,
+  stdin: [UInt8]? = nil
+) throws -> CommandResult {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: executable)
+  process.arguments = arguments
+  process.currentDirectoryURL = URL(fileURLWithPath: directory)
+  if let environment { process.environment = environment }
+  let out = Pipe()
+  let err = Pipe()
+  let input = Pipe()
+  process.standardOutput = out
+  process.standardError = err
+  process.standardInput = input
+  try process.run()
+  if let stdin { input.fileHandleForWriting.write(Data(stdin)) }
+  try? input.fileHandleForWriting.close()
+  let group = DispatchGroup()
+  let box = PipeBox()
+  group.enter()
+  DispatchQueue.global().async {
+    box.err = err.fileHandleForReading.readDataToEndOfFile()
+    group.leave()
+  }
+  let o = out.fileHandleForReading.readDataToEndOfFile()
+  group.wait()
+  process.waitUntilExit()
+  return CommandResult(
+    status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: box.err, as: UTF8.self))
 }
 
 private final class PipeBox: @unchecked Sendable { var err = Data() }

@@ -226,18 +226,5 @@ func lineage(_ args: [String], in dir: String, expect status: Int32 = 0, sourceL
 
 /// Runs a shell command and returns its standard output.
 func shell(_ command: String, in dir: String, stdin: [UInt8]? = nil) throws -> String {
-  let p = Process()
-  p.executableURL = URL(fileURLWithPath: "/bin/sh")
-  p.arguments = ["-c", command]
-  p.currentDirectoryURL = URL(fileURLWithPath: dir)
-  let out = Pipe()
-  let input = Pipe()
-  p.standardOutput = out
-  p.standardInput = input
-  try p.run()
-  if let stdin { input.fileHandleForWriting.write(Data(stdin)) }
-  try input.fileHandleForWriting.close()
-  let data = out.fileHandleForReading.readDataToEndOfFile()
-  p.waitUntilExit()
-  return String(decoding: data, as: UTF8.self)
+  try runProcess("/bin/sh", ["-c", command], in: dir, stdin: stdin).stdout
 }

@@ -55,19 +55,8 @@ struct PythonInteropTests {
 
   @discardableResult
   func run(_ python: String, _ args: [String], in dir: String) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: python)
-    p.arguments = args
-    p.currentDirectoryURL = URL(fileURLWithPath: dir)
-    let out = Pipe()
-    let err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    #expect(p.terminationStatus == 0, "python failed: \(String(decoding: e, as: UTF8.self))")
-    return String(decoding: o, as: UTF8.self)
+    let r = try runProcess(python, args, in: dir)
+    #expect(r.status == 0, "python failed: \(r.stderr)")
+    return r.stdout
   }
 }

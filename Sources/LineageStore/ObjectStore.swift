@@ -31,6 +31,9 @@ public final class PackObjectStore: ObjectDatabase, @unchecked Sendable {
 
   /// Re-read the list of packs (after gc, or to see another writer's packs).
   public func reload() throws {
+    // Packs never change once visible, so packs already open are kept as they are: a reload
+    // after taking a lock costs a directory listing unless a gc or another writer changed it.
+    let current: [String: OpenPack] = lock.withLock { Dictionary(packs.map { ($0.indexPath, $0) }, uniquingKeysWith: { a, _ in a }) }
     var opened: [OpenPack] = []
     // A gc may delete packs between the listing and the opening (it has written their
     // replacements first): list again when a listed pack has vanished.
@@ -39,7 +42,7 @@ public final class PackObjectStore: ObjectDatabase, @unchecked Sendable {
       do {
         for name in POSIX.listDirectory("\(directory)/packs") where name.hasSuffix(".idx") {
           let base = "\(directory)/packs/\(name.dropLast(4))"
-          opened.append(try OpenPack(packPath: base + ".pack", indexPath: base + ".idx"))
+          opened.append(try current[base + ".idx"] ?? OpenPack(packPath: base + ".pack", indexPath: base + ".idx"))
         }
         break
       } catch StoreError.io(let op, let path, let message) where op == "open" && !POSIX.exists(path) {
@@ -47,6 +50,7 @@ public final class PackObjectStore: ObjectDatabase, @unchecked Sendable {
       }
     }
     lock.withLock {
+      guard opened.map(\.indexPath) != packs.map(\.indexPath) else { return }
       packs = []
       index = [:]
       for p in opened { register(p) }

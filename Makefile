@@ -2,16 +2,24 @@
 #   make demo   install the native libraries if missing, build, run an end-to-end demo
 #   make test   install what the tests need if missing, run every test
 SHELL := /bin/bash
-DEBS := libgit2-dev libopenblas-dev liblapacke-dev libzstd-dev libssl-dev python3-venv
+DEBS := libgit2-dev libopenblas-dev liblapacke-dev libzstd-dev libssl-dev libtomlplusplus-dev python3-venv
+# Real tools the tests run: git, ssh-keygen (SSHSIG interop), Graphviz dot.
+TEST_DEBS := git openssh-client graphviz
 VENV := .venv-test
 # Pinned producers for the interop tests (files lineage must read, and must write back).
-PY_PINS := safetensors==0.7.0 numpy==2.3.5
+PY_PINS := safetensors==0.7.0 numpy==2.3.5 model_signing==1.1.1 pyopenssl==26.4.0
 LINEAGE := .build/release/lineage
 
-.PHONY: deps venv build release demo test bench clean
+.PHONY: deps test-deps install-debs venv build release demo test bench clean
 
 deps:
-	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory install-debs PKGS="$(DEBS)"
+
+test-deps:
+	@$(MAKE) --no-print-directory install-debs PKGS="$(DEBS) $(TEST_DEBS)"
+
+install-debs:
+	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -23,7 +31,7 @@ $(VENV)/.pinned: Makefile
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_PINS)
 	touch $@
 
-venv: deps $(VENV)/.pinned
+venv: test-deps $(VENV)/.pinned
 
 build: deps
 	swift build

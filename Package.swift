@@ -11,7 +11,8 @@ let package = Package(
     .executable(name: "lineage", targets: ["lineage"])
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
   ],
   targets: [
     // System libraries (Debian -dev packages; see README).
@@ -23,6 +24,11 @@ let package = Package(
       providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
 
     .systemLibrary(name: "CSystem"),
+    // toml++ (Debian's libtomlplusplus-dev) behind one C function: TOML in, JSON out.
+    .target(
+      name: "CTOMLBridge",
+      cxxSettings: [.define("TOML_HEADER_ONLY", to: "0"), .define("TOML_SHARED_LIB", to: "1")],
+      linkerSettings: [.linkedLibrary("tomlplusplus")]),
 
     // Thin Swift wrappers over the C libraries; the only place that imports them.
     .target(name: "LineageNative", dependencies: ["CZstd", "COpenSSL", "CLibGit2", "COpenBLAS"]),
@@ -35,7 +41,10 @@ let package = Package(
     // Facade the CLI calls: repository, commit, checkout, fsck, gc, du, revisions.
     .target(
       name: "LineageKit",
-      dependencies: ["LineageCore", "LineageTensor", "LineageStore", "LineageNative"]),
+      dependencies: [
+        "LineageCore", "LineageTensor", "LineageStore", "LineageNative", "CTOMLBridge",
+        .product(name: "Yams", package: "Yams"),
+      ]),
     // One file per verb, rendering, error → exit code.
     .target(
       name: "LineageCLI",
@@ -58,5 +67,6 @@ let package = Package(
     .testTarget(
       name: "LineageEndToEndTests",
       dependencies: ["lineage", "LineageTestSupport", "LineageTensor"]),
-  ]
+  ],
+  cxxLanguageStandard: .cxx17
 )

@@ -42,23 +42,31 @@ struct Lineage: ParsableCommand {
       element boundaries, deduplicated, compressed by byte plane, delta-encoded against a \
       declared parent, and checked out bit-exact.
 
+      Every commit is a provenance record (parents with relations, data digests, environment, \
+      code anchor, params, metrics) signed with an SSH key (OpenSSH SSHSIG), verifiable with \
+      `lineage verify` or by hand with `ssh-keygen -Y verify`.
+
       A first session:
         lineage init
+        lineage keygen --trust you@example.com
         lineage commit base.safetensors config.json -m "pretrain" --tag base
-        lineage commit ft.safetensors -m "fine-tune on support chats" --parent base
-        lineage ls HEAD
+        lineage commit ft.safetensors -m "fine-tune on support chats" --parent base:finetune \\
+            --data data/support-chats --param lr=3e-4 --metric eval_loss=1.92
+        lineage log --graph
+        lineage show HEAD
+        lineage diff base HEAD
+        lineage verify --all
+        lineage attest HEAD -o ft.intoto.json
         lineage checkout base -o /tmp/base
-        lineage du
-        lineage fsck --full
 
-      Not built yet (tracked as open issues): signed provenance records, verify, graph, show, \
-      diff, attest; PyTorch/GGUF/ONNX/NumPy readers; the pre-push hook and policy; weight \
-      forensics (compare, infer); blame.
+      Not built yet (tracked as open issues): PyTorch/GGUF/ONNX/NumPy readers; the pre-push \
+      hook and policy; weight forensics (compare, infer); blame.
       """,
     version: "0.1.0",
     subcommands: [
-      Init.self, Commit.self, Checkout.self, List.self, Log.self, Tag.self, Branch.self, Switch.self,
-      OpLog.self, CatObject.self, Fsck.self, GC.self, DU.self, FixtureCommand.self, Version.self,
+      Init.self, Commit.self, Checkout.self, List.self, Log.self, Show.self, Diff.self, Graph.self, Verify.self,
+      Attest.self, Tag.self, Branch.self, Switch.self, Config.self, Keygen.self, OpLog.self, CatObject.self,
+      Fsck.self, GC.self, DU.self, FixtureCommand.self, Version.self,
     ]
   )
 }

@@ -62,6 +62,15 @@ enum ErrorReport {
     case .damagedStore(let m): return (m, nil, Code.integrity)
     case .corruptObject(let id, let reason): return ("object \(id.short) is damaged: \(reason)", "run `lineage fsck --full`", Code.integrity)
     case .store(let s): return describe(s)
+    case .invalidParentSpec(let t): return ("--parent \(t.debugDescription) is not REV[:RELATION[:ROLE]]", nil, Code.badInput)
+    case .unknownRelation(let r):
+      return ("unknown relation '\(r)'", "use one of " + ParentRelation.allCases.map(\.rawValue).joined(separator: ", "), Code.badInput)
+    case .invalidRole(let r): return ("role '\(r)' is not a lowercase word (a-z, 0-9, - and _, at most 32)", nil, Code.badInput)
+    case .invalidDataSpec(let t):
+      return ("data \(t.debugDescription) is malformed", "--data [ROLE=]PATH, --data-digest [ROLE=]URI=sha256:<64 lowercase hex>", Code.badInput)
+    case .invalidKeyValue(let o, let t): return ("\(o) \(t.debugDescription) is not KEY=VALUE", nil, Code.badInput)
+    case .valuesFile(let p, let r): return ("\(p): \(r)", nil, Code.badInput)
+    case .invalidConfig(let m): return (m, "see `lineage config --help`", Code.badInput)
     }
   }
 

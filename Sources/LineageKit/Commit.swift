@@ -2,6 +2,9 @@ import Foundation
 import LineageCore
 import LineageNative
 import LineageStore
+import LineageGit
+import LineageProvenance
+import LineageSigning
 import LineageTensor
 
 /// What to commit and how to describe it.
@@ -10,8 +13,21 @@ public struct CommitOptions: Sendable {
   /// paths relative to it.
   public var paths: [String]
   public var message: String
-  /// Revisions of the declared parents, in order.
-  public var parents: [String] = []
+  /// The declared parents, in order.
+  public var parents: [ParentSpec] = []
+  /// Relation for parents that do not name one (default: finetune, or merge for several).
+  public var relation: ParentRelation?
+  /// Input datasets, hashed before anything is written.
+  public var data: [DataSpec] = []
+  /// The environment capture to store (the caller runs the probe).
+  public var environment: EnvironmentCapture?
+  /// Directory whose git repository is the code anchor; nil records none.
+  public var codeDirectory: String?
+  public var command: String?
+  public var params: JSONValue?
+  public var metrics: JSONValue?
+  /// Signs the record when set.
+  public var signingKey: SSHPrivateKey?
   public var tags: [String] = []
   /// Branch to advance; nil for HEAD's branch.
   public var branch: String?
@@ -56,6 +72,8 @@ public struct CommitSummary: Sendable {
   public var newStoredBytes: UInt64
   /// Chunks stored as a delta against the parent.
   public var deltaChunks: Int
+  /// The stored record.
+  public var record: CommitRecord
 }
 
 struct InputFile {
@@ -91,6 +109,10 @@ extension Repository {
     }
     let inputs = try enumerateInputs(options.paths)
     guard !inputs.isEmpty else { throw KitError.nothingToCommit }
+    // Everything that can fail on bad input is checked before the first object is written.
+    let dataRefs = try options.data.map(dataRef)
+    let code = try options.codeDirectory.flatMap { try codeAnchor($0) }
+    let parentRoles = ParentSpec.resolveDefaults(options.parents, relation: options.relation)
     // Lock, then re-read the packs: a gc that ran while we waited may have removed objects the
     // index loaded at start-up still lists, and deduplicating against them would lose data.
     let lock = try wrap { try store.lock(exclusive: false) }
@@ -99,7 +121,7 @@ extension Repository {
     for tag in options.tags where try wrap({ try store.refs.read("refs/tags/\(tag)") }) != nil {
       throw KitError.tagExists(tag)
     }
-    let parents = try options.parents.map { try resolve($0) }
+    let parents = try options.parents.map { try resolve($0.revision) }
     let parentTensors = try parents.first.map { try tensorsByName(commit: $0) } ?? [:]
     let writer = objects.writer()
     let cache = store.statCache()
@@ -135,11 +157,27 @@ extension Repository {
     let tree: TreeObject
     do { tree = try TreeObject(entries: entries) } catch { throw KitError.invalidPath("\(error)") }
     let treeID = try wrap { try writer.addMetadata(.tree, content: tree.encoded()) }
-    let record = CommitRecord(
-      tree: treeID, parents: parents.map(ParentRef.init), author: options.author, time: options.time,
-      message: options.message)
+    var record = CommitRecord(
+      tree: treeID,
+      parents: zip(parents, parentRoles).map { ParentRef(id: $0, role: $1.1, relation: $1.0) },
+      author: options.author, time: options.time, message: options.message)
+    record.data = dataRefs
+    if let env = options.environment {
+      let bytes: [UInt8]
+      do { bytes = try CanonicalJSON.encode(env.value) } catch { throw KitError.invalidRecord("environment: \(error)") }
+      guard bytes.count <= maximumChunkLength else {
+        throw KitError.invalidRecord("the environment capture is \(bytes.count) bytes, over the \(maximumChunkLength)-byte limit; commit with --no-environment")
+      }
+      let object = try wrap { try writer.addMetadata(.chunk, content: bytes) }
+      record.environment = EnvironmentRef(digest: env.digest, object: object, summary: env.summary)
+    }
+    record.code = code
+    record.command = options.command
+    record.params = options.params
+    record.metrics = options.metrics
+    if let key = options.signingKey { record.signature = try sign(record, with: key) }
     let content: [UInt8]
-    do { content = try record.encoded() } catch { throw KitError.invalidPath("commit record: \(error)") }
+    do { content = try record.encoded() } catch { throw KitError.invalidRecord("\(error)") }
     let commitID = try wrap { try writer.addMetadata(.commit, content: content) }
     // Objects are durable before any ref names them (Docs/ObjectFormat.md §4).
     try wrap { try writer.finish() }
@@ -156,7 +194,7 @@ extension Repository {
     return CommitSummary(
       commit: commitID, tree: treeID, branch: branch, tags: options.tags, parents: parents, files: files,
       logicalBytes: files.reduce(0) { $0 + $1.size }, newRawBytes: writer.rawBytesAdded,
-      newStoredBytes: writer.storedBytesAdded, deltaChunks: deltaChunks)
+      newStoredBytes: writer.storedBytesAdded, deltaChunks: deltaChunks, record: record)
   }
 
   private func summary(_ path: String, _ id: ObjectID, _ f: FileObject, reused: Bool) -> CommittedFile {

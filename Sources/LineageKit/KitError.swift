@@ -51,6 +51,36 @@ public enum KitError: Error, Equatable, Sendable {
   case damagedStore(String)
   /// A stored object is malformed.
   case corruptObject(ObjectID, reason: String)
+  /// `--parent` is not `REV[:RELATION[:ROLE]]`.
+  case invalidParentSpec(String)
+  /// A relation is not one of finetune, lora, merge, quantize, prune, distill, convert, pretrain, other.
+  case unknownRelation(String)
+  /// A role is not a lowercase word of at most 32 characters.
+  case invalidRole(String)
+  /// `--data` / `--data-digest` is malformed (digest must be `sha256:` + 64 lowercase hex).
+  case invalidDataSpec(String)
+  /// A `KEY=VALUE` pair without a key or `=`; carries the option and the text.
+  case invalidKeyValue(option: String, String)
+  /// A params/metrics file cannot be used; carries the path and why.
+  case valuesFile(path: String, reason: String)
+  /// A configuration key is unknown, or the config file is malformed.
+  case invalidConfig(String)
+  /// The record cannot be encoded (a params value canonical JSON cannot hold, …).
+  case invalidRecord(String)
+  /// A `--data` path cannot be hashed; carries the path and why.
+  case data(path: String, reason: String)
+  /// The code directory's git repository cannot be read; carries the path and why.
+  case codeAnchor(path: String, reason: String)
+  /// The signing key cannot be used; carries the path and why.
+  case signingKey(path: String, reason: String)
+  /// Signing failed inside OpenSSL; carries its message.
+  case signingFailed(String)
+  /// The allowed_signers file cannot be used; carries the path and why.
+  case allowedSigners(path: String, reason: String)
+  /// No signing key is configured for an operation that needs one.
+  case noSigningKey
+  /// An attestation is malformed or does not verify; carries why.
+  case badAttestation(String)
 }
 
 func wrap<T>(_ body: () throws -> T) throws -> T {

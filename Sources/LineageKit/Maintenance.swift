@@ -107,6 +107,9 @@ extension Repository {
         let r = try commit(id)
         commits.append(id)
         stack += r.parents.map(\.id)
+        if let env = r.environment, seen.insert(env.object).inserted, objects.location(of: env.object) == nil {
+          note(env.object, .missingObject, "environment capture is missing (reached from \(id.short))")
+        }
         guard seen.insert(r.tree).inserted else { continue }
         for e in try tree(r.tree).entries where seen.insert(e.file).inserted {
           files.insert(e.file)

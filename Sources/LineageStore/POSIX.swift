@@ -92,7 +92,7 @@ public enum POSIX {
     }
   }
 
-  static func readWholeFile(_ path: String) throws -> [UInt8] {
+  public static func readWholeFile(_ path: String) throws -> [UInt8] {
     let fd = try openRead(path)
     defer { close(fd) }
     let size = try fileSize(fd, path: path)

@@ -143,7 +143,7 @@ import Testing
 
   @Test(arguments: [
     (#"{"type":"other"}"#, "commit.type"),
-    (#"{"type":"lineage.commit","version":2}"#, "commit.version"),
+    (#"{"type":"lineage.commit","version":3}"#, "commit.version"),
     (#"{"type":"lineage.commit","version":1,"tree":"zz"}"#, "commit.tree"),
   ])
   func rejectsWrongFields(_ json: String, _ field: String) {
@@ -165,5 +165,69 @@ import Testing
     for bad in ["2026-02-30T00:00:00Z", "2026-01-01T00:00:00+01:00", "2026-1-01T00:00:00Z", "2026-01-01 00:00:00Z"] {
       #expect(RFC3339.parse(bad) == nil)
     }
+  }
+
+  func v2(_ edit: (inout CommitRecord) -> Void = { _ in }) -> CommitRecord {
+    var r = CommitRecord(
+      tree: tree, parents: [ParentRef(id: tree, role: "base", relation: .finetune)], author: "A <a@b>", time: 1_767_322_800,
+      message: "fine-tune")
+    r.data = [DataRef(uri: "file:///d", role: "train", digest: "sha256:" + String(repeating: "ab", count: 32), files: 2, bytes: 10)]
+    r.environment = EnvironmentRef(
+      digest: "sha256:" + String(repeating: "cd", count: 32), object: ObjectID.of(.chunk, content: [2]),
+      summary: .object([("os", .string("Debian"))]))
+    r.code = .object([("commit", .string("abc")), ("dirty", .bool(false))])
+    r.command = "python train.py"
+    r.params = .object([("lr", .string("3e-4")), ("epochs", .number("3"))])
+    r.metrics = .object([("loss", .string("0.41"))])
+    edit(&r)
+    return r
+  }
+
+  @Test func versionTwoRoundTripsEveryMember() throws {
+    var r = v2()
+    r.signature = "-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n"
+    let bytes = try r.encoded()
+    let back = try CommitRecord.decode(bytes)
+    #expect(try back.encoded() == bytes)
+    #expect(back.parents == [ParentRef(id: tree, role: "base", relation: .finetune)])
+    #expect(back.data == r.data && back.environment == r.environment && back.command == "python train.py")
+    #expect(back.signature == r.signature)
+    // The payload is the record without its signature, and it is what an unsigned record encodes to.
+    var unsigned = r
+    unsigned.signature = nil
+    #expect(try r.payload() == unsigned.encoded())
+    #expect(!String(decoding: try r.payload(), as: UTF8.self).contains("signature"))
+  }
+
+  @Test func versionOneRecordsStillDecodeAndKeepTheirBytes() throws {
+    let text = #"{"author":"a","message":"m","parents":[{"id":"\#(tree.hex)"}],"time":"1970-01-01T00:00:00Z","tree":"\#(tree.hex)","type":"lineage.commit","version":1}"#
+    let r = try CommitRecord.decode(Array(text.utf8))
+    #expect(r.version == 1 && r.parents[0].relation == nil)
+    #expect(try r.encoded() == Array(text.utf8))
+  }
+
+  @Test(arguments: [
+    ("relation", #""relation":"finetune""#, #""relation":"retrain""#),
+    ("role", #""role":"base""#, #""role":"Base""#),
+    ("data digest", #""digest":"sha256:abab"#, #""digest":"md5:abab"#),
+    ("data files", #""files":2"#, #""files":-2"#),
+    ("environment object", #""object":""#, #""object":"x"#),
+    ("metrics", #""metrics":{"loss":"0.41"}"#, #""metrics":["0.41"]"#),
+    ("command", #""command":"python train.py""#, #""command":7"#),
+    ("code", #""code":{"commit":"abc","dirty":false}"#, #""code":{"dirty":false}"#),
+  ])
+  func versionTwoRejectsMalformedMembers(_ what: String, _ good: String, _ bad: String) throws {
+    let text = String(decoding: try v2().encoded(), as: UTF8.self)
+    #expect(text.contains(good), "fixture lacks \(what)")
+    let broken = Array(text.replacingOccurrences(of: good, with: bad).utf8)
+    #expect(throws: DecodeError.self) { try CommitRecord.decode(broken) }
+  }
+
+  @Test func rolesAndRelationsAreChecked() {
+    #expect(ParentRef.isValidRole("teacher") && ParentRef.isValidRole("lora-a_1"))
+    #expect(!ParentRef.isValidRole("") && !ParentRef.isValidRole("Base") && !ParentRef.isValidRole("1x") && !ParentRef.isValidRole(String(repeating: "a", count: 33)))
+    #expect(ParentRelation.lora.huggingFace == "adapter" && ParentRelation.quantize.huggingFace == "quantized" && ParentRelation.prune.huggingFace == nil)
+    #expect(DataRef.isValidDigest("sha256:" + String(repeating: "0", count: 64)))
+    #expect(!DataRef.isValidDigest("sha256:" + String(repeating: "A", count: 64)) && !DataRef.isValidDigest("sha256:00"))
   }
 }

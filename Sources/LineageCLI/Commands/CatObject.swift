@@ -10,7 +10,9 @@ struct CatObject: ParsableCommand {
     discussion: """
       Decodes a commit, tree, file, tensor or chunk (Docs/ObjectFormat.md). --raw prints the exact \
       content bytes its id hashes: `lineage cat-object --raw ID | (printf 'TYPE LEN\\0'; cat) | sha256sum` \
-      reproduces the id.
+      reproduces the id. For a commit, --payload prints the bytes its signature covers and \
+      --signature the armored SSHSIG, so `ssh-keygen -Y verify -n lineage` can check it by hand \
+      (Docs/CommitRecord.md).
       """)
 
   @OptionGroup var repository: RepositoryOptions
@@ -19,11 +21,31 @@ struct CatObject: ParsableCommand {
 
   @Flag(help: "Write the raw content bytes to standard output.") var raw = false
 
+  @Flag(help: "Write a commit's signed payload: exactly the bytes its signature covers.") var payload = false
+
+  @Flag(help: "Write a commit's armored SSHSIG signature.") var signature = false
+
+  func validate() throws {
+    if [raw, payload, signature, json].filter({ $0 }).count > 1 {
+      throw ValidationError("--raw, --payload, --signature and --json exclude each other")
+    }
+  }
+
   @Flag(help: "Print the result as JSON.") var json = false
 
   func run() throws {
     let repo = try repository.open()
     let id = try (try? repo.resolveObject(object)) ?? repo.resolve(object)
+    if payload || signature {
+      let (bytes, sig) = try repo.signedPayload(id.hex)
+      if payload {
+        FileHandle.standardOutput.write(Data(bytes))
+        return
+      }
+      guard let sig else { throw CommandFailure(message: "commit \(id.short) is not signed", code: ErrorReport.Code.badInput) }
+      FileHandle.standardOutput.write(Data(sig.utf8))
+      return
+    }
     if raw {
       let (_, bytes) = try repo.rawObject(id)
       FileHandle.standardOutput.write(Data(bytes))
@@ -36,8 +58,9 @@ struct CatObject: ParsableCommand {
   func describe(_ d: ObjectDescription, id: ObjectID) -> [String: Any] {
     switch d {
     case .commit(let r):
-      return ["id": id.hex, "type": "commit", "tree": r.tree.hex, "parents": r.parents.map(\.id.hex), "author": r.author,
-              "time": RFC3339.format(r.time), "message": r.message]
+      var v = RecordJSON.foundation(r.json()) as? [String: Any] ?? [:]
+      v["id"] = id.hex
+      return v
     case .tree(let t):
       return ["id": id.hex, "type": "tree", "entries": t.entries.map { ["path": $0.path, "mode": String($0.mode, radix: 8), "file": $0.file.hex] }]
     case .file(let f):

@@ -3,6 +3,7 @@ import Foundation
 import LineageCore
 import LineageKit
 import LineageNative
+import LineageProvenance
 
 struct Commit: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -16,8 +17,17 @@ struct Commit: ParsableCommand {
       links to directories are refused.
 
       Parents are declared, never implied: name each model this one was derived from with \
-      --parent. Chunks of a tensor whose name, dtype and shape match the first parent's are stored \
-      as compressed XOR deltas when that is smaller than storing them directly.
+      --parent REV[:RELATION[:ROLE]], e.g. --parent base:finetune or --parent teacher:distill. \
+      Chunks of a tensor whose name, dtype and shape match the first parent's are stored as \
+      compressed XOR deltas when that is smaller than storing them directly.
+
+      The record also holds (Docs/CommitRecord.md): input data (--data hashes a file or \
+      directory; --data-digest records one hashed elsewhere), the environment (OS, CPU, GPU, \
+      BLAS, Python and pip freeze; captured unless --no-environment), the code anchor (git HEAD, \
+      branch, remote, dirty flag and diff digest of --code DIR, default the current directory), \
+      the command, hyperparameters (--params FILE as JSON/YAML/TOML, --param k=v) and metrics \
+      (--metrics FILE, --metric k=v). The record is signed with user.signingKey when one is \
+      configured (lineage config user.signingKey PATH); --no-sign skips it.
 
       The author comes from --author, else LINEAGE_AUTHOR, else git's user.name/user.email. \
       LINEAGE_COMMIT_TIME (seconds since the epoch or RFC 3339 UTC) fixes the time, for \
@@ -30,8 +40,49 @@ struct Commit: ParsableCommand {
 
   @Option(name: .shortAndLong, help: "What this checkpoint is.") var message: String
 
-  @Option(name: .long, help: "A declared parent (revision); repeat for several, first is the primary.")
+  @Option(
+    name: .long,
+    help: ArgumentHelp("A declared parent; repeat for several, first is the primary.", valueName: "rev[:relation[:role]]"))
   var parent: [String] = []
+
+  @Option(help: "Relation for parents that name none: finetune, lora, merge, quantize, prune, distill, convert, pretrain, other.")
+  var relation: String?
+
+  @Option(help: ArgumentHelp("Hash a dataset file or directory (role default: train); repeatable.", valueName: "[role=]path"))
+  var data: [String] = []
+
+  @Option(help: ArgumentHelp("Record a dataset hashed elsewhere; repeatable.", valueName: "[role=]uri=sha256:hex"))
+  var dataDigest: [String] = []
+
+  @Flag(help: "Do not capture the environment.") var noEnvironment = false
+
+  @Option(help: ArgumentHelp("Record this environment variable's value; repeatable.", valueName: "name"))
+  var envVar: [String] = []
+
+  @Option(help: ArgumentHelp("Python whose version and pip freeze to record (default: python3 on PATH).", valueName: "path"))
+  var python: String?
+
+  @Option(help: ArgumentHelp("Directory in the training code's git repository (default: current directory).", valueName: "dir"))
+  var code: String?
+
+  @Flag(help: "Do not record a code anchor.") var noCode = false
+
+  @Option(help: "The command line that produced the checkpoint.") var command: String?
+
+  @Option(help: ArgumentHelp("A hyperparameter; repeatable, applied over --params.", valueName: "key=value"))
+  var param: [String] = []
+
+  @Option(help: ArgumentHelp("Hyperparameters from a JSON, YAML or TOML file.", valueName: "file")) var params: String?
+
+  @Option(help: ArgumentHelp("A metric; repeatable, applied over --metrics.", valueName: "key=value"))
+  var metric: [String] = []
+
+  @Option(help: ArgumentHelp("Metrics from a JSON, YAML or TOML file.", valueName: "file")) var metrics: String?
+
+  @Flag(help: "Do not sign, even with user.signingKey configured.") var noSign = false
+
+  @Option(help: ArgumentHelp("Sign with this private key instead of user.signingKey.", valueName: "path"))
+  var signingKey: String?
 
   @Option(name: .long, help: "Tag the new commit; tags never move.") var tag: [String] = []
 
@@ -53,12 +104,32 @@ struct Commit: ParsableCommand {
 
   func run() throws {
     let repo = try repository.open()
-    let env = ProcessInfo.processInfo.environment
+    let env = UserEnvironment.variables
+    let settings = try UserEnvironment.settings(repo)
     var options = CommitOptions(
       paths: paths.map(repository.path), message: message,
-      author: author ?? env["LINEAGE_AUTHOR"] ?? GitIdentity.fromGlobalConfig() ?? "unknown",
+      author: author ?? env["LINEAGE_AUTHOR"] ?? settings.value(.author) ?? GitIdentity.fromGlobalConfig() ?? "unknown",
       time: try Clock.now())
-    options.parents = parent
+    options.parents = try parent.map(ParentSpec.parse)
+    if let relation {
+      guard let r = ParentRelation(rawValue: relation) else { throw KitError.unknownRelation(relation) }
+      options.relation = r
+    }
+    options.data = try data.map { try DataSpec.parsePath(repository.path($0)) } + dataDigest.map(DataSpec.parseDigest)
+    options.command = command
+    options.params = try RecordValues.merge(params.map { try RecordValues.load(path: repository.path($0)) }, pairs: param, option: "--param")
+    options.metrics = try RecordValues.merge(metrics.map { try RecordValues.load(path: repository.path($0)) }, pairs: metric, option: "--metric")
+    if !noCode { options.codeDirectory = code.map(repository.path) ?? FileManager.default.currentDirectoryPath }
+    if !noSign, let path = signingKey.map(repository.path) ?? (settings.value(.sign) == "false" ? nil : settings.path(.signingKey, root: repo.root)) {
+      options.signingKey = try SigningKeys.load(path: path)
+    }
+    if !noEnvironment {
+      var variables: [String: String] = [:]
+      for name in envVar + ["LINEAGE_CONTAINER_IMAGE"] { variables[name] = env[name] }
+      options.environment = EnvironmentProbe(
+        searchPath: UserEnvironment.searchPath, variables: variables, pythonExecutable: python, timeout: 20
+      ).capture()
+    }
     options.tags = tag
     options.branch = branch
     options.useStatCache = !noStatCache
@@ -67,7 +138,7 @@ struct Commit: ParsableCommand {
       Render.json([
         "commit": s.commit.hex, "tree": s.tree.hex, "branch": s.branch, "tags": s.tags,
         "parents": s.parents.map(\.hex), "logical_bytes": s.logicalBytes, "new_raw_bytes": s.newRawBytes,
-        "new_stored_bytes": s.newStoredBytes, "delta_chunks": s.deltaChunks,
+        "new_stored_bytes": s.newStoredBytes, "delta_chunks": s.deltaChunks, "signed": s.record.signature != nil,
         "files": s.files.map {
           ["path": $0.path, "file": $0.file.hex, "format": $0.format, "size": $0.size, "sha256": $0.sha256,
            "tensors": $0.tensors, "reused": $0.reused] as [String: Any]
@@ -76,7 +147,7 @@ struct Commit: ParsableCommand {
       return
     }
     let tags = s.tags.isEmpty ? "" : " (tag: \(s.tags.joined(separator: ", ")))"
-    Render.line("[\(s.branch) \(s.commit.short)]\(tags) \(message)")
+    Render.line("[\(s.branch) \(s.commit.short)]\(tags) \(message)" + (s.record.signature == nil ? "" : " (signed)"))
     let reused = s.files.filter(\.reused).count
     Render.line(
       "\(s.files.count) file(s), \(Render.bytes(s.logicalBytes)); stored \(Render.bytes(s.newStoredBytes)) new"

@@ -5,16 +5,14 @@ import Testing
 
 @testable import LineageProvenance
 
-/// The python3 the test process finds on its own PATH (tests may read the environment).
+/// The test venv's Python when `make test` set LINEAGE_TEST_PYTHON, else python3 on the test's
+/// own PATH (tests may read the environment; the library may not).
 func hostPython() throws -> String {
-  let result = try runWhich("python3")
-  return try #require(result, "python3 is needed for this test")
-}
-
-func runWhich(_ name: String) throws -> String? {
-  let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-  let found = ProbeProcess.find(name, in: path.split(separator: ":").map(String.init))
-  return found
+  let environment = ProcessInfo.processInfo.environment
+  if let python = environment["LINEAGE_TEST_PYTHON"] { return python }
+  let path = environment["PATH"] ?? "/usr/bin:/bin"
+  let found = ProbeProcess.find("python3", in: path.split(separator: ":").map(String.init))
+  return try #require(found, "python3 is needed for this test")
 }
 
 /// Write an executable shell script and return its directory.

@@ -38,6 +38,10 @@ let package = Package(
     .target(name: "LineageTensor", dependencies: ["LineageCore"]),
     // Object store: packs, loose objects, refs, op log, codecs, locks, atomic files.
     .target(name: "LineageStore", dependencies: ["LineageCore", "LineageNative", "CSystem"]),
+    // Code anchors: the git commit and working-tree state a checkpoint came from (libgit2).
+    .target(name: "LineageGit", dependencies: ["CLibGit2", "LineageCore", "LineageNative"]),
+    // Provenance capture: data digests and the machine environment (no libgit2).
+    .target(name: "LineageProvenance", dependencies: ["LineageCore", "LineageNative"]),
     // Facade the CLI calls: repository, commit, checkout, fsck, gc, du, revisions.
     .target(
       name: "LineageKit",
@@ -64,6 +68,10 @@ let package = Package(
     .testTarget(
       name: "LineageKitTests",
       dependencies: ["LineageKit", "LineageStore", "LineageTensor", "LineageTestSupport"]),
+    .testTarget(name: "LineageGitTests", dependencies: ["LineageGit", "LineageTestSupport"]),
+    .testTarget(
+      name: "LineageProvenanceTests",
+      dependencies: ["LineageProvenance", "LineageCore", "LineageNative", "LineageTestSupport"]),
     .testTarget(
       name: "LineageEndToEndTests",
       dependencies: ["lineage", "LineageTestSupport", "LineageTensor"]),

@@ -34,3 +34,23 @@ extension String {
     return String(s)
   }
 }
+
+/// What the linked OpenBLAS reports about its build and its run-time configuration.
+public struct BLASConfiguration: Sendable, Equatable {
+  /// Build configuration (`openblas_get_config()`), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY …".
+  public var config: String
+  /// Threads OpenBLAS will use (`openblas_get_num_threads()`); OpenBLAS itself derives this from
+  /// the CPU count and its `OPENBLAS_NUM_THREADS`/`OMP_NUM_THREADS` variables at load time.
+  public var threads: Int
+  /// The kernel set chosen for this CPU (`openblas_get_corename()`), e.g. "Haswell".
+  public var coreName: String
+
+  /// Ask the linked OpenBLAS.
+  public static func current() -> BLASConfiguration {
+    let config = openblas_get_config().map { String(cString: $0) } ?? ""
+    let core = openblas_get_corename().map { String(cString: $0) } ?? ""
+    return BLASConfiguration(
+      config: config.trimmingCharacters(in: " "), threads: Int(openblas_get_num_threads()),
+      coreName: core.trimmingCharacters(in: " "))
+  }
+}

@@ -1,0 +1,11 @@
+/// Why the state of a git working tree could not be read.
+public enum GitError: Error, Equatable, Sendable {
+  /// The directory to start discovery from does not exist; carries the path as given.
+  case directoryNotFound(path: String)
+  /// The repository at this working tree has no commit yet, so there is nothing to anchor to.
+  case noCommits(path: String)
+  /// The repository at this path is bare: it has no working tree to compare with HEAD.
+  case bareRepository(path: String)
+  /// A libgit2 call failed; carries what was attempted, the path, libgit2's code and message.
+  case libgit2(operation: String, path: String, code: Int32, message: String)
+}

@@ -46,14 +46,14 @@ let package = Package(
     .target(
       name: "LineageKit",
       dependencies: [
-        "LineageCore", "LineageTensor", "LineageStore", "LineageNative", "CTOMLBridge",
-        .product(name: "Yams", package: "Yams"),
+        "LineageCore", "LineageTensor", "LineageStore", "LineageNative", "LineageGit", "LineageProvenance",
+        "LineageSigning", "CTOMLBridge", .product(name: "Yams", package: "Yams"),
       ]),
     // One file per verb, rendering, error → exit code.
     .target(
       name: "LineageCLI",
       dependencies: [
-        "LineageKit", "LineageCore", "LineageTensor",
+        "LineageKit", "LineageCore", "LineageTensor", "LineageProvenance", "LineageSigning", "LineageNative",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(name: "lineage", dependencies: ["LineageCLI"]),
@@ -67,7 +67,7 @@ let package = Package(
       dependencies: ["LineageStore", "LineageCore", "LineageNative", "LineageTestSupport"]),
     .testTarget(
       name: "LineageKitTests",
-      dependencies: ["LineageKit", "LineageStore", "LineageTensor", "LineageTestSupport"]),
+      dependencies: ["LineageKit", "LineageStore", "LineageTensor", "LineageSigning", "LineageProvenance", "LineageTestSupport"]),
     .testTarget(name: "LineageGitTests", dependencies: ["LineageGit", "LineageTestSupport"]),
     .testTarget(
       name: "LineageProvenanceTests",

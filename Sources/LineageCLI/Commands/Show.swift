@@ -58,7 +58,7 @@ struct Show: ParsableCommand {
       }
     }
     if let code = r.code {
-      let dirty = code["dirty"] == .bool(true) ? " (dirty, diff \(code["diff"]?.stringValue ?? "?"))" : ""
+      let dirty = code["dirty"] == .bool(true) ? " (dirty, diff \(code["diff_digest"]?.stringValue ?? "?"))" : ""
       Render.line("code    \(code["commit"]?.stringValue ?? "?")\(code["branch"]?.stringValue.map { " on \($0)" } ?? "")\(code["remote"]?.stringValue.map { " from \($0)" } ?? "")\(dirty)")
     }
     if let c = r.command { Render.line("command \(c)") }

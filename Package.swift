@@ -32,6 +32,8 @@ let package = Package(
     .target(name: "LineageTensor", dependencies: ["LineageCore"]),
     // Object store: packs, loose objects, refs, op log, codecs, locks, atomic files.
     .target(name: "LineageStore", dependencies: ["LineageCore", "LineageNative", "CSystem"]),
+    // Keys, SSH signatures (PROTOCOL.sshsig) and the allowed-signers trust policy; OpenSSL in Crypto.swift.
+    .target(name: "LineageSigning", dependencies: ["LineageCore", "LineageNative", "COpenSSL"]),
     // Facade the CLI calls: repository, commit, checkout, fsck, gc, du, revisions.
     .target(
       name: "LineageKit",
@@ -55,6 +57,8 @@ let package = Package(
     .testTarget(
       name: "LineageKitTests",
       dependencies: ["LineageKit", "LineageStore", "LineageTensor", "LineageTestSupport"]),
+    .testTarget(
+      name: "LineageSigningTests", dependencies: ["LineageSigning", "LineageCore", "LineageTestSupport"]),
     .testTarget(
       name: "LineageEndToEndTests",
       dependencies: ["lineage", "LineageTestSupport", "LineageTensor"]),

@@ -1,0 +1,2 @@
+import LineageSigning
+import Testing

@@ -42,6 +42,8 @@ let package = Package(
     .target(name: "LineageGit", dependencies: ["CLibGit2", "LineageCore", "LineageNative"]),
     // Provenance capture: data digests and the machine environment (no libgit2).
     .target(name: "LineageProvenance", dependencies: ["LineageCore", "LineageNative"]),
+    // Keys, SSH signatures (PROTOCOL.sshsig) and the allowed-signers trust policy; OpenSSL in Crypto.swift.
+    .target(name: "LineageSigning", dependencies: ["LineageCore", "LineageNative", "COpenSSL"]),
     // Facade the CLI calls: repository, commit, checkout, fsck, gc, du, revisions.
     .target(
       name: "LineageKit",
@@ -72,6 +74,8 @@ let package = Package(
     .testTarget(
       name: "LineageProvenanceTests",
       dependencies: ["LineageProvenance", "LineageCore", "LineageNative", "LineageTestSupport"]),
+    .testTarget(
+      name: "LineageSigningTests", dependencies: ["LineageSigning", "LineageCore", "LineageTestSupport"]),
     .testTarget(
       name: "LineageEndToEndTests",
       dependencies: ["lineage", "LineageTestSupport", "LineageTensor"]),

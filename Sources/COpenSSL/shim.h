@@ -1,3 +1,12 @@
 #include <openssl/evp.h>
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>

@@ -71,6 +71,14 @@ enum ErrorReport {
     case .invalidKeyValue(let o, let t): return ("\(o) \(t.debugDescription) is not KEY=VALUE", nil, Code.badInput)
     case .valuesFile(let p, let r): return ("\(p): \(r)", nil, Code.badInput)
     case .invalidConfig(let m): return (m, "see `lineage config --help`", Code.badInput)
+    case .invalidRecord(let m): return ("cannot write the commit record: \(m)", nil, Code.badInput)
+    case .data(let p, let r): return ("cannot hash data \(p): \(r); nothing was committed", nil, Code.badInput)
+    case .codeAnchor(let p, let r): return ("cannot read the code anchor in \(p): \(r)", "pass --code DIR, or --no-code", Code.badInput)
+    case .signingKey(let p, let r): return ("signing key \(p): \(r); nothing was written", "make one with `lineage keygen`, or pass --no-sign", Code.badInput)
+    case .signingFailed(let m): return ("signing failed: \(m)", nil, Code.failure)
+    case .allowedSigners(let p, let r): return ("allowed_signers \(p): \(r)", "format: PRINCIPAL namespaces=\"lineage\" KEYTYPE BASE64 (ssh-keygen(1), ALLOWED SIGNERS)", Code.badInput)
+    case .noSigningKey: return ("no signing key configured", "lineage keygen, or lineage config user.signingKey PATH, or --signing-key PATH", Code.badInput)
+    case .badAttestation(let m): return ("attestation does not verify: \(m)", nil, Code.integrity)
     }
   }
 

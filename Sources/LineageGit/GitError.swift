@@ -9,3 +9,15 @@ public enum GitError: Error, Equatable, Sendable {
   /// A libgit2 call failed; carries what was attempted, the path, libgit2's code and message.
   case libgit2(operation: String, path: String, code: Int32, message: String)
 }
+
+extension GitError: CustomStringConvertible {
+  /// One line for the user, naming the path at fault.
+  public var description: String {
+    switch self {
+    case .directoryNotFound(let p): "\(p) does not exist"
+    case .noCommits(let p): "the git repository at \(p) has no commits yet, so there is nothing to anchor to (commit, or pass --no-code)"
+    case .bareRepository(let p): "\(p) is a bare git repository without a working tree"
+    case .libgit2(let op, let p, let code, let m): "libgit2 \(op) failed in \(p) (\(code)): \(m)"
+    }
+  }
+}

@@ -192,9 +192,12 @@ extension Repository {
     let payload = Array(payloadData)
     guard let signers else { throw bad("no allowed_signers file, so no key is trusted") }
     var found: (SSHPublicKey, String)?
-    for key in signers.keys(namespace: signatureNamespace) where key.verifyRaw(signature: Array(sigData), message: Attestation.pae(payload)) {
-      found = (key, signers.principals(for: key, namespace: signatureNamespace, at: Int64(Date().timeIntervalSince1970)).first ?? "")
-      break
+    let now = Int64(Date().timeIntervalSince1970)
+    for key in Set(signers.entries.map(\.key)) where key.verifyRaw(signature: Array(sigData), message: Attestation.pae(payload)) {
+      if let principal = signers.principals(for: key, namespace: signatureNamespace, at: now).first {
+        found = (key, principal)
+        break
+      }
     }
     guard let (key, principal) = found else { throw bad("the signature is not by any key allowed_signers trusts for namespace lineage") }
     guard let statement = try? StrictJSONParser.parse(payload) else { throw bad("the payload is not JSON") }

@@ -29,6 +29,12 @@ public struct RecordChange: Sendable, Equatable {
   public var field: String
   public var old: String?
   public var new: String?
+
+  public init(field: String, old: String?, new: String?) {
+    self.field = field
+    self.old = old
+    self.new = new
+  }
 }
 
 /// `diff REV1 REV2`.

@@ -119,11 +119,11 @@ extension Repository {
       slots.deallocate()
     }
     let box = Unchecked(value: slots)
-    let objects = self.objects
+    let objectStore = self.objects
     let sink = Unchecked(value: progress)
     DispatchQueue.concurrentPerform(iterations: present.count) { k in
       let (id, loc) = present[k]
-      do { _ = try objects.read(id, as: loc.type, verify: true) } catch {
+      do { _ = try objectStore.read(id, as: loc.type, verify: true) } catch {
         box.value[k] = FsckProblem(kind: .corruptObject, subject: id.hex, message: "\(error)")
       }
       sink.value.advance(loc.rawLength)

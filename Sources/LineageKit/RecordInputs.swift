@@ -198,6 +198,19 @@ public enum RecordValues {
       throw .valuesFile(path: path, reason: "line \(line), column \(column): \(reason)")
     }
     let json = Array(UnsafeRawBufferPointer(start: out, count: outLength))
-    return try self.json(json, path: path)
+    return shortestFloats(try self.json(json, path: path))
+  }
+
+  /// toml++ writes floats with 17 significant digits (`0.00029999999999999997`); the shortest
+  /// text that reads back as the same double (`0.0003`) is what the user wrote.
+  static func shortestFloats(_ v: JSONValue) -> JSONValue {
+    switch v {
+    case .number(let text) where Int64(text) == nil:
+      guard let d = Double(text), d.isFinite else { return v }
+      return .number(d.description)
+    case .array(let items): return .array(items.map(shortestFloats))
+    case .object(let members): return .object(members.map { ($0.0, shortestFloats($0.1)) })
+    default: return v
+    }
   }
 }

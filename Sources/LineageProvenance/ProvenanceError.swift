@@ -20,3 +20,20 @@ public enum ProvenanceError: Error, Equatable, Sendable {
   /// The byte count overflowed 64 bits at this path.
   case tooLarge(path: String)
 }
+
+extension ProvenanceError: CustomStringConvertible {
+  /// One line for the user, naming the path at fault.
+  public var description: String {
+    switch self {
+    case .notFound(let p): "\(p) does not exist"
+    case .unreadable(let p, let m): "\(p) cannot be read: \(m)"
+    case .emptyData(let p): "\(p) holds no files"
+    case .specialFile(let p): "\(p) is a device, FIFO or socket, not a data file"
+    case .symlinkToDirectory(let p): "\(p) is a link to a directory (not followed)"
+    case .brokenSymlink(let p): "\(p) is a link that points nowhere"
+    case .unsupportedName(let p): "\(p.debugDescription) has a newline, carriage return or backslash in its name"
+    case .invalidDigest(let d): "\(d) is not sha256: followed by 64 lowercase hex digits"
+    case .tooLarge(let p): "the data under \(p) exceeds 2^64 bytes"
+    }
+  }
+}

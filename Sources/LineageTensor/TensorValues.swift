@@ -1,3 +1,5 @@
+import LineageCore
+
 /// Element values as `Float`, for comparing tensors numerically (little-endian storage, as
 /// safetensors writes it).
 public enum TensorValues {

@@ -172,7 +172,7 @@ public func commitOptions(_ paths: [String], _ message: String, parents: [String
   -> CommitOptions
 {
   var o = CommitOptions(paths: paths, message: message, author: "Test <t@example.com>", time: time)
-  o.parents = parents.map { ParentSpec(revision: $0) }
+  o.parents = parents.map { (try? ParentSpec.parse($0)) ?? ParentSpec(revision: $0) }
   o.tags = tags
   return o
 }

@@ -1,6 +1,7 @@
 import Foundation
 import LineageCore
 import LineageKit
+import LineageProvenance
 import LineageSigning
 import LineageStore
 import LineageTestSupport
@@ -183,10 +184,11 @@ final class SignedSandbox {
     let c = try s.commit([base], "with env") { $0.environment = capture }
     let env = try #require(c.record.environment)
     #expect(env.digest == capture.digest)
-    #expect(try s.repo.environmentCapture(c.record) == capture.value)
+    let canonical = try CanonicalJSON.encode(capture.value)
+    #expect(try s.repo.environmentCapture(c.record).map { try CanonicalJSON.encode($0) } == canonical)
     // gc keeps it: it is reachable from the commit.
     _ = try s.repo.gc(refsOnly: true)
-    #expect(try s.repo.environmentCapture(c.record) == capture.value)
+    #expect(try s.repo.environmentCapture(c.record).map { try CanonicalJSON.encode($0) } == canonical)
     #expect(try s.repo.fsck(full: true).isClean)
   }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LineageCore
 import LineageKit
+import LineageSigning
 
 struct Attest: ParsableCommand {
   static let configuration = CommandConfiguration(

@@ -363,7 +363,9 @@ import Testing
     let (_, point, _) = OpenSSHKeyFile.ecdsaParts()
     // 0 and 2²⁵⁶−1 are well-formed mpints but not scalars of P-256 (order n < 2²⁵⁶−1).
     f.privateFields = OpenSSHKeyFile.ecdsaFields(point: point, scalarMPInt: mpint)
-    #expect(throws: SigningError.self) { try SSHPrivateKey(openSSH: f.text) }
+    #expect(throws: SigningError.invalidPrivateKey(reason: "the P-256 scalar is zero or not below the group order")) {
+      try SSHPrivateKey(openSSH: f.text)
+    }
   }
 
   @Test func rejectsACommentThatIsNotUTF8() {

@@ -63,12 +63,16 @@ struct SSHKeygenInteropTests {
 
     var flipped = message
     flipped[3] ^= 0x20
-    #expect(throws: SigningError.badSignature(fingerprint: sig.publicKey.fingerprint)) { try sig.verify(message: flipped, namespace: "lineage") }
+    #expect(throws: SigningError.badSignature(fingerprint: sig.publicKey.fingerprint)) {
+      try sig.verify(message: flipped, namespace: "lineage")
+    }
     // Flip a byte of the signature value itself (the last byte of the blob).
     var blob = sig.blob
     blob[blob.count - 1] ^= 0x01
     #expect(throws: SigningError.self) { try SSHSignature(blob: blob).verify(message: message, namespace: "lineage") }
-    #expect(throws: SigningError.namespaceMismatch(expected: "git", found: "lineage")) { try sig.verify(message: message, namespace: "git") }
+    #expect(throws: SigningError.namespaceMismatch(expected: "git", found: "lineage")) {
+      try sig.verify(message: message, namespace: "git")
+    }
   }
 
   @Test(arguments: SigningKeyType.allCases)
@@ -151,7 +155,10 @@ struct SSHKeygenInteropTests {
       "b@x \(pub)",
       "*@corp,!bad@corp \(pub)",
     ]
-    let times: [(String, Int64)] = [("20231231235959Z", 1_704_067_199), ("20240101Z", 1_704_067_200), ("20240601123000Z", 1_717_245_000), ("20240601123001Z", 1_717_245_001), ("20250101Z", 1_735_689_600)]
+    let times: [(String, Int64)] = [
+      ("20231231235959Z", 1_704_067_199), ("20240101Z", 1_704_067_200), ("20240601123000Z", 1_717_245_000),
+      ("20240601123001Z", 1_717_245_001), ("20250101Z", 1_735_689_600),
+    ]
     for line in lines {
       let file = dir.write("allowed", Array((line + "\n").utf8))
       let signers = try AllowedSigners(text: line)
@@ -196,14 +203,19 @@ struct OpenSSLInteropTests {
     dir.write("sig", try key.signRaw(message))
     let verify =
       type == .ed25519
-      ? try tool(opensslTool, ["pkeyutl", "-verify", "-pubin", "-inkey", dir.file("pub.pem"), "-rawin", "-in", dir.file("msg"), "-sigfile", dir.file("sig")], in: dir)
+      ? try tool(
+        opensslTool,
+        ["pkeyutl", "-verify", "-pubin", "-inkey", dir.file("pub.pem"), "-rawin", "-in", dir.file("msg"), "-sigfile", dir.file("sig")],
+        in: dir)
       : try tool(opensslTool, ["dgst", "-sha256", "-verify", dir.file("pub.pem"), "-signature", dir.file("sig"), dir.file("msg")], in: dir)
     #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
 
     // And OpenSSL's signature verifies with us.
     let sign =
       type == .ed25519
-      ? try tool(opensslTool, ["pkeyutl", "-sign", "-inkey", dir.file("priv.pem"), "-rawin", "-in", dir.file("msg"), "-out", dir.file("theirs")], in: dir)
+      ? try tool(
+        opensslTool, ["pkeyutl", "-sign", "-inkey", dir.file("priv.pem"), "-rawin", "-in", dir.file("msg"), "-out", dir.file("theirs")],
+        in: dir)
       : try tool(opensslTool, ["dgst", "-sha256", "-sign", dir.file("priv.pem"), "-out", dir.file("theirs"), dir.file("msg")], in: dir)
     #expect(sign.status == 0, "\(sign.stderr)")
     #expect(key.publicKey.verifyRaw(signature: readBytes(dir.file("theirs")), message: message))

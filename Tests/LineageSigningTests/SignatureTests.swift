@@ -123,10 +123,11 @@ import Testing
 
   @Test func rejectsAnUnsupportedSigningKey() throws {
     var b = SignatureBlob(try SSHSignature(armored: Fixture.helloSignature))
-    b.publicKey = Wire {
-      $0.string("ssh-rsa")
-      $0.string([1, 0, 1])
-    }.bytes
+    b.publicKey =
+      Wire {
+        $0.string("ssh-rsa")
+        $0.string([1, 0, 1])
+      }.bytes
     #expect(throws: SigningError.unsupportedKeyType("ssh-rsa")) { try SSHSignature(blob: b.bytes) }
   }
 
@@ -141,10 +142,11 @@ import Testing
 
   @Test func rejectsASignatureTypeThatDiffersFromTheKey() throws {
     var b = SignatureBlob(try SSHSignature(armored: Fixture.helloSignature))
-    b.signature = Wire {
-      $0.string("ecdsa-sha2-nistp256")
-      $0.string([UInt8](repeating: 1, count: 64))
-    }.bytes
+    b.signature =
+      Wire {
+        $0.string("ecdsa-sha2-nistp256")
+        $0.string([UInt8](repeating: 1, count: 64))
+      }.bytes
     #expect(throws: SigningError.signatureTypeMismatch(expected: "ssh-ed25519", found: "ecdsa-sha2-nistp256")) {
       try SSHSignature(blob: b.bytes)
     }
@@ -152,11 +154,12 @@ import Testing
 
   @Test func rejectsAShortEd25519Signature() throws {
     var b = SignatureBlob(try SSHSignature(armored: Fixture.helloSignature))
-    b.signature = Wire {
-      $0.string("ssh-ed25519")
-      $0.string([UInt8](repeating: 1, count: 63))
-    }.bytes
-    #expect(throws: SigningError.invalidKeyLength(field: "ed25519 signature", expected: 64, found: 63)) { try SSHSignature(blob: b.bytes) }
+    b.signature =
+      Wire {
+        $0.string("ssh-ed25519")
+        $0.string([UInt8](repeating: 1, count: 63))
+      }.bytes
+    #expect(throws: SigningError.invalidLength(field: "ed25519 signature", expected: 64, found: 63)) { try SSHSignature(blob: b.bytes) }
   }
 
   @Test func rejectsTrailingBytesInTheInnerSignature() throws {
@@ -170,15 +173,16 @@ import Testing
   /// An ECDSA signature blob whose `mpint r, mpint s` are the given strings.
   func ecdsaBlob(r: [UInt8], s: [UInt8], extra: [UInt8] = []) throws -> [UInt8] {
     var b = SignatureBlob(try SSHSignature.sign(message: message, namespace: "lineage", key: Fixture.ecdsa()))
-    b.signature = Wire {
-      $0.string("ecdsa-sha2-nistp256")
-      $0.string(
-        Wire {
-          $0.string(r)
-          $0.string(s)
-          $0.raw(extra)
-        }.bytes)
-    }.bytes
+    b.signature =
+      Wire {
+        $0.string("ecdsa-sha2-nistp256")
+        $0.string(
+          Wire {
+            $0.string(r)
+            $0.string(s)
+            $0.raw(extra)
+          }.bytes)
+      }.bytes
     return b.bytes
   }
 
@@ -191,7 +195,9 @@ import Testing
   }
 
   @Test func rejectsANonMinimalECDSAInteger() throws {
-    #expect(throws: SigningError.nonMinimalMPInt(offset: rOffset, field: "ecdsa r")) { try SSHSignature(blob: ecdsaBlob(r: [0, 1], s: [1])) }
+    #expect(throws: SigningError.nonMinimalMPInt(offset: rOffset, field: "ecdsa r")) {
+      try SSHSignature(blob: ecdsaBlob(r: [0, 1], s: [1]))
+    }
   }
 
   @Test func rejectsAnECDSAIntegerLongerThan32Bytes() throws {
@@ -212,7 +218,9 @@ import Testing
 
   @Test func rejectsWellFormedButWrongECDSAIntegers() throws {
     let sig = try SSHSignature(blob: ecdsaBlob(r: [1], s: [1]))
-    #expect(throws: SigningError.badSignature(fingerprint: Fixture.ecdsaFingerprint)) { try sig.verify(message: message, namespace: "lineage") }
+    #expect(throws: SigningError.badSignature(fingerprint: Fixture.ecdsaFingerprint)) {
+      try sig.verify(message: message, namespace: "lineage")
+    }
   }
 
   @Test func rejectsArmorWithoutHeader() {

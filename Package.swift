@@ -30,7 +30,8 @@ let package = Package(
       cxxSettings: [.define("TOML_HEADER_ONLY", to: "0"), .define("TOML_SHARED_LIB", to: "1")],
       linkerSettings: [.linkedLibrary("tomlplusplus")]),
 
-    // Thin Swift wrappers over the C libraries; the only place that imports them.
+    // Thin Swift wrappers over the C libraries; the only place that imports them, except that
+    // LineageSigning imports COpenSSL in its Crypto.swift alone.
     .target(name: "LineageNative", dependencies: ["CZstd", "COpenSSL", "CLibGit2", "COpenBLAS"]),
     // Object ids, canonical encodings and record types (no file I/O).
     .target(name: "LineageCore", dependencies: ["LineageNative"]),

@@ -69,7 +69,7 @@ enum Crypto {
   }
 
   private static func ed25519Private(_ seed: [UInt8]) throws(SigningError) -> OpaquePointer {
-    guard seed.count == 32 else { throw .invalidKeyLength(field: "ed25519 seed", expected: 32, found: seed.count) }
+    guard seed.count == 32 else { throw .invalidLength(field: "ed25519 seed", expected: 32, found: seed.count) }
     let made = seed.withUnsafeBufferPointer {
       EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nil, $0.baseAddress, $0.count)
     }

@@ -37,7 +37,8 @@ public struct SSHPrivateKey: Sendable {
       return SSHPrivateKey(publicKey: SSHPublicKey(type: .ed25519, keyBytes: pub), secret: seed, comment: comment, checkInteger: check)
     case .ecdsaP256:
       let (scalar, point) = try Crypto.p256Generate()
-      return SSHPrivateKey(publicKey: SSHPublicKey(type: .ecdsaP256, keyBytes: point), secret: scalar, comment: comment, checkInteger: check)
+      return SSHPrivateKey(
+        publicKey: SSHPublicKey(type: .ecdsaP256, keyBytes: point), secret: scalar, comment: comment, checkInteger: check)
     }
   }
 
@@ -119,14 +120,16 @@ public struct SSHPrivateKey: Sendable {
       guard check1 == check2 else { throw SigningError.checkIntegerMismatch(check1, check2) }
       let name = try p.text("private key type")
       let type = try SigningKeyType(wireName: name)
-      guard type == outer.type else { throw SigningError.keyTypeMismatch(field: "private key type", expected: outer.type.rawValue, found: name) }
+      guard type == outer.type else {
+        throw SigningError.keyTypeMismatch(field: "private key type", expected: outer.type.rawValue, found: name)
+      }
       let secret: [UInt8]
       switch type {
       case .ed25519:
         let pub = try p.string("ed25519 public key")
-        guard pub.count == 32 else { throw SigningError.invalidKeyLength(field: "ed25519 public key", expected: 32, found: pub.count) }
+        guard pub.count == 32 else { throw SigningError.invalidLength(field: "ed25519 public key", expected: 32, found: pub.count) }
         let pair = try p.string("ed25519 private key")
-        guard pair.count == 64 else { throw SigningError.invalidKeyLength(field: "ed25519 private key", expected: 64, found: pair.count) }
+        guard pair.count == 64 else { throw SigningError.invalidLength(field: "ed25519 private key", expected: 64, found: pair.count) }
         guard pub == outer.keyBytes else { throw SigningError.privateKeyMismatch(field: "public key in the private section") }
         // The 64 bytes are seed ‖ public key; both copies of the public key and the one derived
         // from the seed must agree.

@@ -46,12 +46,12 @@ public struct SSHPublicKey: Hashable, Sendable {
     switch type {
     case .ed25519:
       key = try r.string("ed25519 public key")
-      guard key.count == 32 else { throw .invalidKeyLength(field: "ed25519 public key", expected: 32, found: key.count) }
+      guard key.count == 32 else { throw .invalidLength(field: "ed25519 public key", expected: 32, found: key.count) }
     case .ecdsaP256:
       let curve = try r.text("ecdsa curve")
       guard curve == SigningKeyType.p256CurveName else { throw .unsupportedCurve(curve) }
       key = try r.string("ecdsa public point")
-      guard key.count == 65 else { throw .invalidKeyLength(field: "ecdsa public point", expected: 65, found: key.count) }
+      guard key.count == 65 else { throw .invalidLength(field: "ecdsa public point", expected: 65, found: key.count) }
       try Crypto.p256ValidatePublic(key)
     }
     self.init(type: type, keyBytes: key)

@@ -149,7 +149,7 @@ public struct SSHSignature: Sendable, Equatable {
     try r.expectEnd("inner signature")
     switch keyType {
     case .ed25519:
-      guard bytes.count == 64 else { throw .invalidKeyLength(field: "ed25519 signature", expected: 64, found: bytes.count) }
+      guard bytes.count == 64 else { throw .invalidLength(field: "ed25519 signature", expected: 64, found: bytes.count) }
       return bytes
     case .ecdsaP256:
       return try shiftingOffsets(by: sigStart) { () throws(SigningError) in

@@ -42,8 +42,8 @@ public enum SigningError: Error, Equatable, Sendable {
   case keyTypeMismatch(field: String, expected: String, found: String)
   /// An ECDSA key names a curve other than `nistp256`.
   case unsupportedCurve(String)
-  /// A key field has the wrong length; carries the field, the expected and found byte counts.
-  case invalidKeyLength(field: String, expected: Int, found: Int)
+  /// A key or signature field has the wrong length; carries the field, expected and found byte counts.
+  case invalidLength(field: String, expected: Int, found: Int)
   /// An ECDSA public point is not an uncompressed point on P-256, or an Ed25519 key is rejected.
   case invalidPublicKey(reason: String)
   /// A private scalar is zero, not below the group order, or otherwise refused by OpenSSL.
@@ -149,7 +149,7 @@ extension SigningError: CustomStringConvertible {
     case .unsupportedKeyType(let type): "key type \(type) is not supported; use ssh-ed25519 or ecdsa-sha2-nistp256"
     case .keyTypeMismatch(let field, let expected, let found): "\(field) names \(found) where \(expected) was expected"
     case .unsupportedCurve(let curve): "curve \(curve) is not supported; use nistp256"
-    case .invalidKeyLength(let field, let expected, let found): "\(field) is \(found) bytes, expected \(expected)"
+    case .invalidLength(let field, let expected, let found): "\(field) is \(found) bytes, expected \(expected)"
     case .invalidPublicKey(let reason): "invalid public key: \(reason)"
     case .invalidPrivateKey(let reason): "invalid private key: \(reason)"
     case .privateKeyMismatch(let field): "the private key does not match its public key (\(field))"

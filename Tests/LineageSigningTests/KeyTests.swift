@@ -82,13 +82,13 @@ import Testing
       $0.string("ssh-ed25519")
       $0.string([UInt8](repeating: 1, count: 31))
     }.bytes
-    #expect(throws: SigningError.invalidKeyLength(field: "ed25519 public key", expected: 32, found: 31)) { try SSHPublicKey(blob: ed) }
+    #expect(throws: SigningError.invalidLength(field: "ed25519 public key", expected: 32, found: 31)) { try SSHPublicKey(blob: ed) }
     let ec = Wire {
       $0.string("ecdsa-sha2-nistp256")
       $0.string("nistp256")
       $0.string([4] + [UInt8](repeating: 1, count: 63))
     }.bytes
-    #expect(throws: SigningError.invalidKeyLength(field: "ecdsa public point", expected: 65, found: 64)) { try SSHPublicKey(blob: ec) }
+    #expect(throws: SigningError.invalidLength(field: "ecdsa public point", expected: 65, found: 64)) { try SSHPublicKey(blob: ec) }
   }
 
   @Test func rejectsAPointOffTheCurve() throws {
@@ -287,7 +287,9 @@ import Testing
     let pub = r.string()
     let pair = r.string()
     f.privateFields = OpenSSHKeyFile.ed25519Fields(pub: pub, pair: Array(pair.prefix(32)))
-    #expect(throws: SigningError.invalidKeyLength(field: "ed25519 private key", expected: 64, found: 32)) { try SSHPrivateKey(openSSH: f.text) }
+    #expect(throws: SigningError.invalidLength(field: "ed25519 private key", expected: 64, found: 32)) {
+      try SSHPrivateKey(openSSH: f.text)
+    }
   }
 
   @Test func rejectsAPrivateTypeThatDiffersFromThePublicOne() {
@@ -300,11 +302,12 @@ import Testing
 
   @Test func rejectsOtherKeyTypes() {
     var f = OpenSSHKeyFile.ed25519()
-    f.publicBlob = Wire {
-      $0.string("ssh-rsa")
-      $0.string([1, 0, 1])
-      $0.string([0, 0xC1])
-    }.bytes
+    f.publicBlob =
+      Wire {
+        $0.string("ssh-rsa")
+        $0.string([1, 0, 1])
+        $0.string([0, 0xC1])
+      }.bytes
     #expect(throws: SigningError.unsupportedKeyType("ssh-rsa")) { try SSHPrivateKey(openSSH: f.text) }
   }
 
@@ -347,14 +350,18 @@ import Testing
     var f = OpenSSHKeyFile.ecdsa()
     let (_, point, scalar) = OpenSSHKeyFile.ecdsaParts()
     f.privateFields = OpenSSHKeyFile.ecdsaFields(point: point, scalarMPInt: [0] + scalar)
-    #expect(throws: SigningError.nonMinimalMPInt(offset: scalarOffset, field: "ecdsa private scalar")) { try SSHPrivateKey(openSSH: f.text) }
+    #expect(throws: SigningError.nonMinimalMPInt(offset: scalarOffset, field: "ecdsa private scalar")) {
+      try SSHPrivateKey(openSSH: f.text)
+    }
   }
 
   @Test func rejectsAScalarLongerThan32Bytes() {
     var f = OpenSSHKeyFile.ecdsa()
     let (_, point, _) = OpenSSHKeyFile.ecdsaParts()
     f.privateFields = OpenSSHKeyFile.ecdsaFields(point: point, scalarMPInt: [1] + [UInt8](repeating: 0, count: 32))
-    #expect(throws: SigningError.mpintTooLarge(offset: scalarOffset, field: "ecdsa private scalar", bytes: 33)) { try SSHPrivateKey(openSSH: f.text) }
+    #expect(throws: SigningError.mpintTooLarge(offset: scalarOffset, field: "ecdsa private scalar", bytes: 33)) {
+      try SSHPrivateKey(openSSH: f.text)
+    }
   }
 
   @Test(arguments: [[UInt8](), [0] + [UInt8](repeating: 0xFF, count: 32)])
@@ -363,7 +370,9 @@ import Testing
     let (_, point, _) = OpenSSHKeyFile.ecdsaParts()
     // 0 and 2²⁵⁶−1 are well-formed mpints but not scalars of P-256 (order n < 2²⁵⁶−1).
     f.privateFields = OpenSSHKeyFile.ecdsaFields(point: point, scalarMPInt: mpint)
-    #expect(throws: SigningError.self) { try SSHPrivateKey(openSSH: f.text) }
+    #expect(throws: SigningError.invalidPrivateKey(reason: "the P-256 scalar is zero or not below the group order")) {
+      try SSHPrivateKey(openSSH: f.text)
+    }
   }
 
   @Test func rejectsACommentThatIsNotUTF8() {

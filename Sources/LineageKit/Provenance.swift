@@ -140,7 +140,7 @@ public enum SigningKeys {
     guard let text = String(validating: bytes, as: UTF8.self) else {
       throw KitError.signingKey(path: file, reason: "not a text key file")
     }
-    do { return try SSHPrivateKey(openSSH: text) } catch {
+    do { return try SSHPrivateKey(text: text) } catch {
       throw KitError.signingKey(path: file, reason: "\(error)")
     }
   }

@@ -9,7 +9,7 @@ struct SignedRepo {
 
   init() throws {
     try lineage(["init"], in: d)
-    try lineage(["keygen", "--file", "keys/alice", "--trust", "alice@example.com", "-C", "alice"], in: d)
+    try lineage(["keygen", "--file", "keys/alice", "--trust", "alice@example.com", "--comment", "alice"], in: d)
     try lineage(["config", "user.signingKey", "keys/alice"], in: d)
     try lineage(["fixture", "generate", "base.safetensors", "--size", "512KiB", "--seed", "1", "--dtype", "F32"], in: d)
     try lineage(["fixture", "derive", "base.safetensors", "ft.safetensors", "--fraction", "0.5", "--scale", "0.05", "--seed", "2"], in: d)

@@ -60,6 +60,7 @@ struct CatObject: ParsableCommand {
     case .commit(let r):
       var v = RecordJSON.foundation(r.json()) as? [String: Any] ?? [:]
       v["id"] = id.hex
+      v["type"] = "commit"
       return v
     case .tree(let t):
       return ["id": id.hex, "type": "tree", "entries": t.entries.map { ["path": $0.path, "mode": String($0.mode, radix: 8), "file": $0.file.hex] }]

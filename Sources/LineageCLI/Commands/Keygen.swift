@@ -24,7 +24,7 @@ struct Keygen: ParsableCommand {
 
   @Option(name: .shortAndLong, help: "Where to write the private key (the public key gets .pub).") var file: String?
 
-  @Option(name: .customShort("C"), help: "Comment stored with the key.") var comment: String?
+  @Option(help: "Comment stored with the key (default: your git identity).") var comment: String?
 
   @Option(help: ArgumentHelp("Add the key to .lineage/allowed_signers for this principal (an email).", valueName: "principal"))
   var trust: String?

@@ -54,12 +54,16 @@ public struct VerifyReport: Sendable {
 extension Repository {
   /// Commits reachable from `roots` through every parent, newest first: children always before
   /// their parents, otherwise by time (newest first), then id. Missing commits are skipped.
-  public func ancestry(from roots: [ObjectID], firstParent: Bool = false) throws -> [CommitInfo] {
+  ///
+  /// With `skipDamaged`, commits that do not decode are left out instead of thrown (verify has
+  /// reported them already).
+  public func ancestry(from roots: [ObjectID], firstParent: Bool = false, skipDamaged: Bool = false) throws -> [CommitInfo] {
     var records: [ObjectID: CommitRecord] = [:]
     var stack = roots
     while let id = stack.popLast() {
       guard records[id] == nil, objects.location(of: id)?.type == .commit else { continue }
-      let r = try commit(id)
+      let r: CommitRecord
+      do { r = try commit(id) } catch where skipDamaged { continue }
       records[id] = r
       stack += firstParent ? Array(r.parents.prefix(1).map(\.id)) : r.parents.map(\.id)
     }
@@ -131,7 +135,7 @@ extension Repository {
     progress.end()
     problems += slots.compactMap { $0 }
     var commits: [VerifyReport.Commit] = []
-    for c in try ancestry(from: roots) {
+    for c in try ancestry(from: roots, skipDamaged: true) {
       var check = Self.checkSignature(c.record, signers: signers)
       if case .bad = check.status {} else if let text = c.record.signature,
         let parsed = try? SSHSignature(armored: text), parsed.armored != text

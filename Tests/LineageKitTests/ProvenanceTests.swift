@@ -164,6 +164,30 @@ final class SignedSandbox {
     #expect(accepted.isEmpty, "flips at \(accepted) were accepted")
   }
 
+  /// The same through `verify`: each variant is stored as a commit object of its own (as a
+  /// forger would) and verified as a root; every one fails.
+  @Test func verifyRejectsEveryOneByteVariantOfAStoredSignedCommit() throws {
+    let s = try SignedSandbox()
+    let base = try s.sandbox.base(bytes: 1 << 14)
+    let c = try s.commit([base], "signed")
+    let bytes = try c.record.encoded()
+    let writer = s.repo.store.objects.writer()
+    var ids: [ObjectID] = []
+    for k in bytes.indices {
+      var m = bytes
+      m[k] ^= 0x20
+      ids.append(try writer.addMetadata(.commit, content: m))
+    }
+    try writer.finish()
+    let signers = try s.signers()
+    #expect(try s.repo.verify(roots: [c.commit], signers: signers, allowUnsigned: false).isOK)
+    var passed: [Int] = []
+    for (k, id) in ids.enumerated() where try s.repo.verify(roots: [id], signers: signers, allowUnsigned: false).isOK {
+      passed.append(k)
+    }
+    #expect(passed.isEmpty, "variants at byte offsets \(passed) verified")
+  }
+
   @Test func aMissingParentFailsVerificationByName() throws {
     let s = try SignedSandbox()
     let base = try s.sandbox.base(bytes: 1 << 16)

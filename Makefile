@@ -46,18 +46,31 @@ test: venv
 # step) and a grandchild (5% of tensors change), committed with declared parents, checked out
 # and compared byte for byte, then the store's size against the raw size.
 demo: release
+	@$(MAKE) --no-print-directory install-debs PKGS="openssh-client"
 	@set -euo pipefail; \
 	L=$(CURDIR)/$(LINEAGE); D=$$(mktemp -d /tmp/lineage-demo.XXXXXX); cd $$D; \
 	echo "== demo in $$D"; \
 	$$L init; \
+	$$L keygen --file keys/demo --trust demo@example.com --comment demo; \
+	$$L config user.signingKey keys/demo; \
 	$$L fixture generate base.safetensors --size 64MiB --dtype BF16 --seed 1; \
 	$$L fixture derive base.safetensors finetune.safetensors --fraction 1 --scale 0.02 --seed 2; \
 	$$L fixture derive finetune.safetensors grandchild.safetensors --fraction 0.05 --seed 3; \
 	echo '{"model_type": "llama", "torch_dtype": "bfloat16"}' > config.json; \
+	mkdir -p data/chats && seq 1 1000 | sed 's/.*/{"text": "chat &"}/' > data/chats/part-0.jsonl; \
+	printf 'lr: 0.0003\nepochs: 2\nscheduler: cosine\n' > train.yaml; \
 	$$L commit base.safetensors config.json -m "pretrain" --tag base; \
-	$$L commit finetune.safetensors -m "fine-tune" --parent base --tag finetune; \
-	$$L commit grandchild.safetensors -m "patch 5% of tensors" --parent finetune --tag grandchild; \
-	$$L log; \
+	$$L commit finetune.safetensors -m "fine-tune on chats" --parent base:finetune --tag finetune \
+	  --data data/chats --params train.yaml --metric eval_loss=1.92 --command "python train.py"; \
+	$$L commit grandchild.safetensors -m "patch 5% of tensors" --parent finetune:finetune --tag grandchild; \
+	$$L log --graph; \
+	$$L show finetune; \
+	$$L diff finetune grandchild | tail -5; \
+	$$L graph --format mermaid; \
+	$$L verify --all; \
+	$$L attest grandchild -o grandchild.intoto.json && $$L verify --attestation grandchild.intoto.json; \
+	$$L cat-object --payload HEAD > payload.json; $$L cat-object --signature HEAD > payload.sig; \
+	ssh-keygen -Y verify -n lineage -f .lineage/allowed_signers -I demo@example.com -s payload.sig < payload.json; \
 	$$L ls grandchild --files-only; \
 	for t in base finetune grandchild; do $$L checkout $$t -o out-$$t >/dev/null; done; \
 	cmp base.safetensors out-base/base.safetensors; cmp config.json out-base/config.json; \

@@ -164,6 +164,26 @@ final class SignedSandbox {
     #expect(accepted.isEmpty, "flips at \(accepted) were accepted")
   }
 
+  /// A signature OpenSSH's own `ssh-keygen -Y sign` makes over a record's payload is accepted
+  /// as that record's signature: the format is OpenSSH's, not a look-alike.
+  @Test func aRecordSignedBySshKeygenVerifies() throws {
+    let s = try SignedSandbox()
+    let keyPath = s.dir.write("alice", Array(s.key.openSSHText().utf8))
+    chmod(keyPath, 0o600)
+    let base = try s.sandbox.base(bytes: 1 << 14)
+    var record = try s.commit([base], "unsigned first", sign: false).record
+    let payload = s.dir.write("payload.json", try record.payload())
+    let signed = try runProcess("/usr/bin/ssh-keygen", ["-Y", "sign", "-n", "lineage", "-f", keyPath, payload], in: s.dir.path)
+    #expect(signed.status == 0, "\(signed.stderr)")
+    record.signature = String(decoding: readBytes(payload + ".sig"), as: UTF8.self)
+    #expect(Repository.checkSignature(record, signers: try s.signers()).status == .good(principal: "alice@example.com"))
+    record.message += "!"
+    guard case .bad = Repository.checkSignature(record, signers: try s.signers()).status else {
+      Issue.record("a changed record kept a good signature")
+      return
+    }
+  }
+
   /// The same through `verify`: each variant is stored as a commit object of its own (as a
   /// forger would) and verified as a root; every one fails.
   @Test func verifyRejectsEveryOneByteVariantOfAStoredSignedCommit() throws {

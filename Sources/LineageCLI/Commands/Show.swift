@@ -76,6 +76,7 @@ struct Show: ParsableCommand {
 
   func compact(_ v: JSONValue) -> String {
     if let s = v.stringValue { return s }
+    if v == .null { return "none" }
     return String(decoding: (try? CanonicalJSON.encode(v)) ?? [], as: UTF8.self)
   }
 }

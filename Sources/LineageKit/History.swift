@@ -114,26 +114,7 @@ extension Repository {
     var problems: [FsckProblem] = []
     let (reach, _, _) = reachable(from: roots, problems: &problems)
     let present = reach.compactMap { id in objects.location(of: id).map { (id, $0) } }
-    let total = present.reduce(UInt64(0)) { $0 + $1.1.rawLength }
-    progress.begin("Verifying objects", total: total, unit: .bytes)
-    let slots = UnsafeMutableBufferPointer<FsckProblem?>.allocate(capacity: present.count)
-    slots.initialize(repeating: nil)
-    defer {
-      slots.deinitialize()
-      slots.deallocate()
-    }
-    let box = Unchecked(value: slots)
-    let objectStore = self.objects
-    let sink = Unchecked(value: progress)
-    DispatchQueue.concurrentPerform(iterations: present.count) { k in
-      let (id, loc) = present[k]
-      do { _ = try objectStore.read(id, as: loc.type, verify: true) } catch {
-        box.value[k] = FsckProblem(kind: .corruptObject, subject: id.hex, message: "\(error)")
-      }
-      sink.value.advance(loc.rawLength)
-    }
-    progress.end()
-    problems += slots.compactMap { $0 }
+    problems += rehash(present, label: "Verifying objects", progress: progress)
     var commits: [VerifyReport.Commit] = []
     for c in try ancestry(from: roots, skipDamaged: true) {
       var check = Self.checkSignature(c.record, signers: signers)

@@ -143,6 +143,30 @@ extension Repository {
     return (seen, commits, files)
   }
 
+  /// Read and re-hash `objects` on every core; a problem for each that is damaged.
+  func rehash(_ list: [(ObjectID, PackLocation)], label: String, progress: ProgressSink) -> [FsckProblem] {
+    let total = list.reduce(UInt64(0)) { $0 + $1.1.rawLength }
+    progress.begin(label, total: total, unit: .bytes)
+    let bad = UnsafeMutableBufferPointer<FsckProblem?>.allocate(capacity: list.count)
+    bad.initialize(repeating: nil)
+    defer {
+      bad.deinitialize()
+      bad.deallocate()
+    }
+    let slots = Unchecked(value: bad)
+    let store = self.objects
+    let sink = Unchecked(value: progress)
+    DispatchQueue.concurrentPerform(iterations: list.count) { k in
+      let (id, loc) = list[k]
+      do { _ = try store.read(id, as: loc.type, verify: true) } catch {
+        slots.value[k] = FsckProblem(kind: .corruptObject, subject: id.hex, message: "\(error)")
+      }
+      sink.value.advance(loc.rawLength)
+    }
+    progress.end()
+    return bad.compactMap { $0 }
+  }
+
   /// Check the store: refs resolve, every reachable object is present and hashes to its id;
   /// with `full`, every stored chunk is re-hashed and every file's SHA-256 recomputed.
   public func fsck(full: Bool, progress: ProgressSink = SilentProgress()) throws -> FsckReport {
@@ -173,26 +197,7 @@ extension Repository {
     var filesRehashed = 0
     if full {
       let all = objects.allObjects()
-      let total = all.reduce(UInt64(0)) { $0 + $1.1.rawLength }
-      progress.begin("Re-hashing objects", total: total, unit: .bytes)
-      let bad = UnsafeMutableBufferPointer<FsckProblem?>.allocate(capacity: all.count)
-      bad.initialize(repeating: nil)
-      defer {
-        bad.deinitialize()
-        bad.deallocate()
-      }
-      let slots = Unchecked(value: bad)
-      let objects = self.objects
-      let sink = Unchecked(value: progress)
-      DispatchQueue.concurrentPerform(iterations: all.count) { k in
-        let (id, loc) = all[k]
-        do { _ = try objects.read(id, as: loc.type, verify: true) } catch {
-          slots.value[k] = FsckProblem(kind: .corruptObject, subject: id.hex, message: "\(error)")
-        }
-        sink.value.advance(loc.rawLength)
-      }
-      progress.end()
-      problems += bad.compactMap { $0 }
+      problems += rehash(all, label: "Re-hashing objects", progress: progress)
       chunksRehashed = all.count
       for fid in files.sorted() {
         guard let f = try? file(fid), let chunks = try? chunkList(f) else { continue }

@@ -1,3 +1,4 @@
+import LineageCore
 import LineageNative
 
 #if canImport(Glibc)
@@ -73,11 +74,8 @@ public enum DataHasher {
 
   /// Validate a user-given digest: `sha256:` and 64 lowercase hex digits; returns it unchanged.
   public static func parseDigest(_ text: String) throws(ProvenanceError) -> String {
-    let prefix = "sha256:"
-    guard text.hasPrefix(prefix) else { throw .invalidDigest(text) }
-    let hex = text.utf8.dropFirst(prefix.utf8.count)
-    let lowercaseHex = hex.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
-    guard hex.count == 64, lowercaseHex else { throw .invalidDigest(text) }
+    // One rule for the form, shared with the commit record's decoder.
+    guard DataRef.isValidDigest(text) else { throw .invalidDigest(text) }
     return text
   }
 

@@ -2,12 +2,15 @@
 #   make demo   install the native libraries if missing, build, run an end-to-end demo
 #   make test   install what the tests need if missing, run every test
 SHELL := /bin/bash
-DEBS := libgit2-dev libopenblas-dev liblapacke-dev libzstd-dev libssl-dev libtomlplusplus-dev python3-venv
+DEBS := libgit2-dev libopenblas-dev liblapacke-dev libzstd-dev libssl-dev libtomlplusplus-dev libminizip-dev python3-venv
 # Real tools the tests run: git, ssh-keygen (SSHSIG interop), Graphviz dot.
 TEST_DEBS := git openssh-client graphviz
 VENV := .venv-test
 # Pinned producers for the interop tests (files lineage must read, and must write back).
-PY_PINS := safetensors==0.7.0 numpy==2.3.5 model_signing==1.1.1 pyopenssl==26.4.0
+PY_PINS := safetensors==0.7.0 numpy==2.3.5 model_signing==1.1.1 pyopenssl==26.4.0 gguf==0.19.0 onnx==1.23.2 protobuf==7.36.2 ml_dtypes==0.6.0
+# A published package that ships real weights (TorchScript, ONNX, safetensors); its torch
+# dependency is not installed: the tests only read its data files.
+PY_NODEPS := silero-vad==6.2.3
 LINEAGE := .build/release/lineage
 
 .PHONY: deps test-deps install-debs venv build release demo test bench clean
@@ -29,6 +32,7 @@ $(VENV)/.pinned: Makefile
 	@command -v python3 >/dev/null || { echo "python3 is needed for the interop tests"; exit 1; }
 	rm -rf $(VENV) && python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_PINS)
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps $(PY_NODEPS)
 	touch $@
 
 venv: test-deps $(VENV)/.pinned

@@ -23,6 +23,7 @@ let package = Package(
       name: "COpenBLAS", pkgConfig: "openblas",
       providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
 
+    .systemLibrary(name: "CMinizip", pkgConfig: "minizip", providers: [.apt(["libminizip-dev"])]),
     .systemLibrary(name: "CSystem"),
     // toml++ (Debian's libtomlplusplus-dev) behind one C function: TOML in, JSON out.
     .target(
@@ -37,6 +38,9 @@ let package = Package(
     .target(name: "LineageCore", dependencies: ["LineageNative"]),
     // Checkpoint formats: safetensors parsing, dtypes, chunk planning (no file I/O of its own).
     .target(name: "LineageTensor", dependencies: ["LineageCore"]),
+    // Model file formats behind one TensorSource protocol: safetensors, PyTorch zip (restricted
+    // pickle), GGUF, ONNX, NumPy; pure parsing over ByteSource (no file I/O of its own).
+    .target(name: "LineageFormats", dependencies: ["LineageCore", "LineageTensor", "LineageNative", "CMinizip"]),
     // Object store: packs, loose objects, refs, op log, codecs, locks, atomic files.
     .target(name: "LineageStore", dependencies: ["LineageCore", "LineageNative", "CSystem"]),
     // Code anchors: the git commit and working-tree state a checkpoint came from (libgit2).
@@ -49,8 +53,8 @@ let package = Package(
     .target(
       name: "LineageKit",
       dependencies: [
-        "LineageCore", "LineageTensor", "LineageStore", "LineageNative", "LineageGit", "LineageProvenance",
-        "LineageSigning", "CTOMLBridge", .product(name: "Yams", package: "Yams"),
+        "LineageCore", "LineageTensor", "LineageFormats", "LineageStore", "LineageNative", "LineageGit",
+        "LineageProvenance", "LineageSigning", "CTOMLBridge", .product(name: "Yams", package: "Yams"),
       ]),
     // One file per verb, rendering, error → exit code.
     .target(
@@ -65,6 +69,8 @@ let package = Package(
 
     .testTarget(name: "LineageCoreTests", dependencies: ["LineageCore", "LineageTestSupport"]),
     .testTarget(name: "LineageTensorTests", dependencies: ["LineageTensor", "LineageTestSupport"]),
+    .testTarget(
+      name: "LineageFormatsTests", dependencies: ["LineageFormats", "LineageTensor", "LineageCore", "LineageTestSupport"]),
     .testTarget(
       name: "LineageStoreTests",
       dependencies: ["LineageStore", "LineageCore", "LineageNative", "LineageTestSupport"]),

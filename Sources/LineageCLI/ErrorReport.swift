@@ -45,7 +45,7 @@ enum ErrorReport {
     case .pathConflict(let p): return ("two inputs would both be stored as \(p)", "commit them from separate directories", Code.badInput)
     case .invalidPath(let p): return ("cannot store path \(p)", nil, Code.badInput)
     case .nothingToCommit: return ("nothing to commit: the inputs hold no files", nil, Code.badInput)
-    case .safetensors(let path, let err): return ("\(path): not a valid safetensors file: \(describe(err))", nil, Code.badInput)
+    case .safetensors(let path, let err): return ("\(path): not a valid safetensors file: \(err.description)", nil, Code.badInput)
     case .fileChangedWhileReading(let p): return ("\(p) changed while it was being read; nothing was committed", "commit again once the writer has finished", Code.conflict)
     case .unknownRevision(let r): return ("unknown revision '\(r)'", "use a commit id (or 4+ hex digits of one), a tag, a branch, HEAD, REV~N", Code.unknownRevision)
     case .ambiguousRevision(let r, let c): return ("revision '\(r)' is ambiguous: \(c.joined(separator: ", "))", "give more hex digits", Code.unknownRevision)
@@ -100,27 +100,4 @@ enum ErrorReport {
     }
   }
 
-  static func describe(_ e: SafetensorsError) -> String {
-    switch e {
-    case .truncatedPrefix(let size): return "file is \(size) bytes, shorter than the 8-byte header length"
-    case .headerLengthBeyondFile(let n, let size): return "header length \(n) runs past the end of the \(size)-byte file"
-    case .headerTooLarge(let n, let limit): return "header length \(n) exceeds the \(limit)-byte limit"
-    case .headerNotUTF8(let o): return "header is not UTF-8 (byte \(o))"
-    case .headerNotJSON(let m): return "header is not JSON: \(m)"
-    case .headerNotObject: return "header is not a JSON object"
-    case .duplicateName(let n): return "tensor '\(n)' appears twice in the header"
-    case .invalidEntry(let n, let r): return "entry '\(n)': \(r)"
-    case .invalidMetadata(let r): return "__metadata__: \(r)"
-    case .unknownDType(let n, let d): return "tensor '\(n)' has unknown dtype \(d)"
-    case .rankTooLarge(let n, let r): return "tensor '\(n)' has \(r) dimensions; at most 64 are stored"
-    case .invalidName(let n): return "tensor name \(n.debugDescription) contains NUL"
-    case .shapeOverflow(let n): return "tensor '\(n)' has a shape whose size overflows"
-    case .sizeMismatch(let n, let e, let a): return "tensor '\(n)': dtype × shape is \(e) bytes but data_offsets span \(a)"
-    case .invalidOffsets(let n, let b, let e): return "tensor '\(n)': data_offsets begin \(b) is after end \(e)"
-    case .overlap(let n, let o): return "tensors '\(n)' and '\(o)' overlap"
-    case .hole(let n, let f, let t): return "unused bytes \(f)..<\(t) before tensor '\(n)'"
-    case .pastEnd(let n, let end, let size): return "tensor '\(n)' ends at \(end), past the \(size)-byte data section"
-    case .trailingBytes(let end, let size): return "data section is \(size) bytes but tensors end at \(end)"
-    }
-  }
 }

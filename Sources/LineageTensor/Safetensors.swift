@@ -1,7 +1,7 @@
 import LineageCore
 
 /// Why bytes are not a valid safetensors file. Every case names what was wrong and where.
-public enum SafetensorsError: Error, Equatable, Sendable {
+public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertible {
   /// The file is shorter than the 8-byte header length prefix.
   case truncatedPrefix(fileSize: UInt64)
   /// The header length prefix points past the end of the file.
@@ -40,7 +40,30 @@ public enum SafetensorsError: Error, Equatable, Sendable {
   case pastEnd(name: String, end: UInt64, dataSize: UInt64)
   /// The data section has bytes after the last tensor.
   case trailingBytes(dataEnd: UInt64, dataSize: UInt64)
-}
+
+  public var description: String {
+    switch self {
+    case .truncatedPrefix(let size): return "file is \(size) bytes, shorter than the 8-byte header length"
+    case .headerLengthBeyondFile(let n, let size): return "header length \(n) runs past the end of the \(size)-byte file"
+    case .headerTooLarge(let n, let limit): return "header length \(n) exceeds the \(limit)-byte limit"
+    case .headerNotUTF8(let o): return "header is not UTF-8 (byte \(o))"
+    case .headerNotJSON(let m): return "header is not JSON: \(m)"
+    case .headerNotObject: return "header is not a JSON object"
+    case .duplicateName(let n): return "tensor '\(n)' appears twice in the header"
+    case .invalidEntry(let n, let r): return "entry '\(n)': \(r)"
+    case .invalidMetadata(let r): return "__metadata__: \(r)"
+    case .unknownDType(let n, let d): return "tensor '\(n)' has unknown dtype \(d)"
+    case .rankTooLarge(let n, let r): return "tensor '\(n)' has \(r) dimensions; at most 64 are stored"
+    case .invalidName(let n): return "tensor name \(n.debugDescription) contains NUL"
+    case .shapeOverflow(let n): return "tensor '\(n)' has a shape whose size overflows"
+    case .sizeMismatch(let n, let e, let a): return "tensor '\(n)': dtype × shape is \(e) bytes but data_offsets span \(a)"
+    case .invalidOffsets(let n, let b, let e): return "tensor '\(n)': data_offsets begin \(b) is after end \(e)"
+    case .overlap(let n, let o): return "tensors '\(n)' and '\(o)' overlap"
+    case .hole(let n, let f, let t): return "unused bytes \(f)..<\(t) before tensor '\(n)'"
+    case .pastEnd(let n, let end, let size): return "tensor '\(n)' ends at \(end), past the \(size)-byte data section"
+    case .trailingBytes(let end, let size): return "data section is \(size) bytes but tensors end at \(end)"
+    }
+  }}
 
 /// One tensor's entry in a safetensors header.
 public struct SafetensorsTensor: Equatable, Sendable {
@@ -140,7 +163,7 @@ public struct SafetensorsLayout: Equatable, Sendable {
     guard let dtypeName = entry["dtype"]?.stringValue else {
       throw .invalidEntry(name: name, reason: "missing string \"dtype\"")
     }
-    guard let dtype = DType(rawValue: dtypeName) else { throw .unknownDType(name: name, dtype: dtypeName) }
+    guard let dtype = DType(rawValue: dtypeName), dtype.isSafetensors else { throw .unknownDType(name: name, dtype: dtypeName) }
     guard let dims = entry["shape"]?.arrayValue else {
       throw .invalidEntry(name: name, reason: "missing array \"shape\"")
     }

@@ -27,6 +27,7 @@ public enum TensorValues {
     case .u32: for k in 0..<n { out.append(Float(le(k, UInt32.self))) }
     case .u16: for k in 0..<n { out.append(Float(le(k, UInt16.self))) }
     case .u8, .bool: for k in 0..<n { out.append(Float(bytes[k])) }
+    default: break  // quantized: GGML dequantization (to come with the GGUF reader)
     }
   }
 

@@ -75,6 +75,9 @@ public enum TensorLayout: Equatable, Sendable {
   /// Not in the file verbatim (deflated zip entry, big-endian or Fortran-order array, ONNX typed
   /// field): `TensorSource.bytes(of:)` decodes it. The string says why, for `ls`.
   case encoded(String)
+  /// Verbatim at `offset` of another file of the model (ONNX external data), named by its path
+  /// relative to the model file's directory.
+  case external(path: String, offset: UInt64)
 }
 
 /// One tensor of a model file, as its producer named it.

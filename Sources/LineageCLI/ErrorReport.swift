@@ -46,6 +46,8 @@ enum ErrorReport {
     case .invalidPath(let p): return ("cannot store path \(p)", nil, Code.badInput)
     case .nothingToCommit: return ("nothing to commit: the inputs hold no files", nil, Code.badInput)
     case .safetensors(let path, let err): return ("\(path): not a valid safetensors file: \(err.description)", nil, Code.badInput)
+    case .modelFormat(let path, let format, let reason):
+      return ("\(path): not a valid \(format) file: \(reason)", "Docs/Formats.md lists what each format reader accepts", Code.badInput)
     case .fileChangedWhileReading(let p): return ("\(p) changed while it was being read; nothing was committed", "commit again once the writer has finished", Code.conflict)
     case .unknownRevision(let r): return ("unknown revision '\(r)'", "use a commit id (or 4+ hex digits of one), a tag, a branch, HEAD, REV~N", Code.unknownRevision)
     case .ambiguousRevision(let r, let c): return ("revision '\(r)' is ambiguous: \(c.joined(separator: ", "))", "give more hex digits", Code.unknownRevision)
@@ -57,7 +59,7 @@ enum ErrorReport {
     case .currentBranch(let b): return ("cannot delete branch '\(b)': HEAD is on it", "switch to another branch first", Code.conflict)
     case .outputExists(let p): return ("\(p) exists and differs from the checkout; nothing was written", "pass --force to overwrite, or -o another directory", Code.conflict)
     case .tensorNotFound(let n, let r): return ("no tensor named '\(n)' in \(r)", "list tensors with `lineage ls \(r)`", Code.badInput)
-    case .ambiguousTensor(let n, let files): return ("tensor '\(n)' is in several files: \(files.joined(separator: ", "))", nil, Code.badInput)
+    case .ambiguousTensor(let n, let files): return ("tensor '\(n)' is in several files: \(files.joined(separator: ", "))", "pick one with --file PATH", Code.badInput)
     case .io(let op, let p, let m): return ("\(op) \(p): \(m)", nil, Code.io)
     case .damagedStore(let m): return (m, nil, Code.integrity)
     case .corruptObject(let id, let reason): return ("object \(id.short) is damaged: \(reason)", "run `lineage fsck --full`", Code.integrity)

@@ -192,10 +192,12 @@ extension Repository {
   }
 
   /// Write one tensor of a revision as a single-tensor safetensors file.
-  public func checkoutTensor(_ revision: String, name: String, to path: String, force: Bool) throws -> (ObjectID, TensorObject) {
+  public func checkoutTensor(_ revision: String, name: String, file filePath: String? = nil, to path: String, force: Bool) throws
+    -> (ObjectID, TensorObject)
+  {
     let id = try resolve(revision)
     var found: [(String, ObjectID)] = []
-    for e in try tree(try commit(id).tree).entries {
+    for e in try tree(try commit(id).tree).entries where filePath == nil || e.path == filePath {
       for case .tensor(let n, let tid) in try file(e.file).segments where n == name { found.append((e.path, tid)) }
     }
     guard let (_, tid) = found.first else { throw KitError.tensorNotFound(name: name, revision: revision) }

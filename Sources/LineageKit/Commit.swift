@@ -5,6 +5,7 @@ import LineageStore
 import LineageGit
 import LineageProvenance
 import LineageSigning
+import LineageFormats
 import LineageTensor
 
 /// What to commit and how to describe it.
@@ -129,6 +130,7 @@ extension Repository {
       var st = stat()
       return sum + (lstat(input.absolute, &st) == 0 ? UInt64(st.st_size) : 0)
     }
+    let externalRegions = try externalDataRegions(inputs)
     progress.begin("Committing", total: total, unit: .bytes)
     var files: [CommittedFile] = []
     var entries: [TreeEntry] = []
@@ -145,7 +147,8 @@ extension Repository {
       }
       let readStarted = nowNanoseconds()
       let ingest = FileIngest(repository: self, handle: handle, writer: writer, parentTensors: parentTensors, progress: progress)
-      let (id, object) = try ingest.run(safetensors: input.absolute.hasSuffix(".safetensors"))
+      let (format, regions) = try storageLayout(input, handle: handle, external: externalRegions)
+      let (id, object) = try ingest.run(format: format, regions: regions)
       deltaChunks += ingest.deltaChunks
       try handle.checkUnchanged()
       cache.record(input.absolute, stat: handle.stat, readStarted: readStarted, file: id)
@@ -288,53 +291,53 @@ final class FileIngest {
     self.progress = progress
   }
 
-  func run(safetensors: Bool) throws -> (ObjectID, FileObject) {
+  /// Store the file as `format`: each region a tensor object, the bytes around them
+  /// content-defined chunks (one bytes segment per gap, in file order).
+  func run(format: ModelFormat, regions: [TensorRegion]) throws -> (ObjectID, FileObject) {
     let size = handle.stat.size
     var jobs: [ChunkJob] = []
-    var tensors: [SafetensorsTensor] = []
-    if safetensors {
-      let head: [UInt8]
-      let layout: SafetensorsLayout
-      do {
-        let prefix = try handle.read(count: Int(min(size, 8)), at: 0)
-        let n = try SafetensorsLayout.headerLength(prefix: prefix, fileSize: size)
-        let header = try handle.read(count: Int(n), at: 8)
-        layout = try SafetensorsLayout.parse(header: header, fileSize: size)
-        head = prefix + header
-      } catch let e as SafetensorsError {
-        throw KitError.safetensors(path: handle.path, e)
-      }
-      tensors = layout.tensors
-      head.withUnsafeBytes { jobs += contentDefinedJobs($0, fileOffset: 0, atEnd: true).jobs }
-      for (i, t) in layout.tensors.enumerated() { jobs += tensorJobs(t, owner: i, fileOffset: layout.dataStart + t.begin) }
-    } else {
-      jobs = try planContentDefined(size: size)
+    // Each segment: the range of jobs it owns, and the region index for a tensor segment.
+    var plan: [(jobs: Range<Int>, region: Int?)] = []
+    var cursor: UInt64 = 0
+    func gap(to end: UInt64) throws {
+      guard end > cursor else { return }
+      let start = jobs.count
+      jobs += try planContentDefined(from: cursor, to: end)
+      plan.append((start..<jobs.count, nil))
     }
+    for (i, r) in regions.enumerated() {
+      try gap(to: r.offset)
+      let start = jobs.count
+      jobs += tensorJobs(r, owner: i)
+      plan.append((start..<jobs.count, i))
+      cursor = r.offset + r.byteLength
+    }
+    try gap(to: size)
+    if regions.isEmpty && plan.isEmpty { plan.append((0..<0, nil)) }
     let refs = try pipeline(jobs)
     var segments: [FileSegment] = []
-    var bytesSegment: [ChunkRef] = []
-    var tensorChunks = [[ChunkRef]](repeating: [], count: tensors.count)
-    for (job, ref) in zip(jobs, refs) {
-      if job.owner < 0 { bytesSegment.append(ref) } else { tensorChunks[job.owner].append(ref) }
-    }
-    segments.append(.bytes(bytesSegment))
-    for (t, chunks) in zip(tensors, tensorChunks) {
-      let object = TensorObject(dtype: t.dtype, shape: t.shape, byteLength: t.byteLength, chunks: chunks)
+    for (range, region) in plan {
+      let chunks = Array(refs[range])
+      guard let region else {
+        segments.append(.bytes(chunks))
+        continue
+      }
+      let r = regions[region]
+      let object = TensorObject(dtype: r.dtype, shape: r.shape, byteLength: r.byteLength, chunks: chunks)
       let id = try wrap { try writer.addMetadata(.tensor, content: object.encoded()) }
-      segments.append(.tensor(name: t.name, id: id))
+      segments.append(.tensor(name: r.name, id: id))
     }
-    let object = FileObject(
-      format: safetensors ? "safetensors" : "opaque", size: size, sha256: hasher.finalize().bytes, segments: segments)
+    let object = FileObject(format: format.rawValue, size: size, sha256: hasher.finalize().bytes, segments: segments)
     let id = try wrap { try writer.addMetadata(.file, content: object.encoded()) }
     return (id, object)
   }
 
   /// Chunks of a tensor on element boundaries, chunk k paired with the parent tensor's chunk k.
-  private func tensorJobs(_ t: SafetensorsTensor, owner: Int, fileOffset: UInt64) -> [ChunkJob] {
+  private func tensorJobs(_ t: TensorRegion, owner: Int) -> [ChunkJob] {
     var parentChunks: [ChunkRef] = []
     if let p = parentTensors[t.name], p.dtype == t.dtype, p.shape == t.shape { parentChunks = p.chunks }
     var jobs: [ChunkJob] = []
-    var offset = fileOffset
+    var offset = t.offset
     for (k, length) in ChunkPlan.tensorChunks(byteLength: t.byteLength, width: t.dtype.width).enumerated() {
       var base: ObjectID?
       var depth: UInt8 = 0
@@ -363,15 +366,15 @@ final class FileIngest {
     return (jobs, cursor)
   }
 
-  /// Plan an opaque file's chunks with one streaming pass of the gear hash.
-  private func planContentDefined(size: UInt64) throws -> [ChunkJob] {
+  /// Plan the chunks of bytes `start..<end` with one streaming pass of the gear hash.
+  private func planContentDefined(from start: UInt64, to end: UInt64) throws -> [ChunkJob] {
     var jobs: [ChunkJob] = []
-    var buffer = [UInt8](repeating: 0, count: Int(min(UInt64(Self.windowBytes), max(size, 1))))
-    var offset: UInt64 = 0
-    while offset < size {
-      let n = Int(min(UInt64(buffer.count), size - offset))
+    var buffer = [UInt8](repeating: 0, count: Int(min(UInt64(Self.windowBytes), max(end - start, 1))))
+    var offset = start
+    while offset < end {
+      let n = Int(min(UInt64(buffer.count), end - offset))
       try buffer.withUnsafeMutableBytes { try handle.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<n]), at: offset) }
-      let atEnd = offset + UInt64(n) == size
+      let atEnd = offset + UInt64(n) == end
       let (more, consumed) = buffer.withUnsafeBytes { contentDefinedJobs(UnsafeRawBufferPointer(rebasing: $0[0..<n]), fileOffset: offset, atEnd: atEnd) }
       jobs += more
       offset += UInt64(consumed)

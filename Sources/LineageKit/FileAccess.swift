@@ -8,7 +8,7 @@ import LineageStore
 #endif
 
 /// A file opened for reading, with its stat and checked positional reads.
-final class InputHandle {
+final class InputHandle: @unchecked Sendable {
   let path: String
   let fd: Int32
   let stat: FileStat

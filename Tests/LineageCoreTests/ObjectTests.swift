@@ -60,8 +60,8 @@ import Testing
     #expect(throws: DecodeError.unsupportedVersion(field: "tensor.version", version: 2)) { try TensorObject.decode(bytes) }
     var w = ByteWriter()
     w.u8(1)
-    w.string("Q4_0")
-    #expect(throws: DecodeError.invalidValue(field: "tensor.dtype", reason: "unknown dtype Q4_0")) { try TensorObject.decode(w.bytes) }
+    w.string("Q9_9")
+    #expect(throws: DecodeError.invalidValue(field: "tensor.dtype", reason: "unknown dtype Q9_9")) { try TensorObject.decode(w.bytes) }
   }
 
   @Test func fileRoundTripsAndRejectsTruncation() throws {

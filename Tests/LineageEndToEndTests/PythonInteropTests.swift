@@ -37,7 +37,12 @@ struct PythonInteropTests {
     try lineage(["checkout", "HEAD", "-o", "out"], in: d)
     #expect(readBytes("\(d)/out/real.safetensors") == readBytes("\(d)/real.safetensors"))
     #expect(readBytes("\(d)/out/arrays.npz") == readBytes("\(d)/arrays.npz"))
-    try lineage(["checkout", "HEAD", "--tensor", "model.embed_tokens.weight", "-o", "emb.safetensors"], in: d)
+    // The npz holds the same names: the tensor is ambiguous until a file is named.
+    let ambiguous = try LineageBinary.run(["checkout", "HEAD", "--tensor", "model.embed_tokens.weight"], in: d)
+    #expect(ambiguous.status == 4 && ambiguous.stderr.contains("--file"))
+    try lineage(["checkout", "HEAD", "--tensor", "model.embed_tokens.weight", "--file", "arrays.npz", "-o", "emb-npz.safetensors"], in: d)
+    try lineage(["checkout", "HEAD", "--tensor", "model.embed_tokens.weight", "--file", "real.safetensors", "-o", "emb.safetensors"], in: d)
+    #expect(Array(readBytes("\(d)/emb-npz.safetensors").suffix(512 * 64 * 4)) == Array(readBytes("\(d)/emb.safetensors").suffix(512 * 64 * 4)))
     let reader = """
       import numpy as np
       from safetensors.numpy import load_file

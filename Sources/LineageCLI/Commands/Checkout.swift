@@ -11,7 +11,8 @@ struct Checkout: ParsableCommand {
       left alone; files that differ are refused unless --force.
 
       --tensor NAME writes that one tensor as a single-tensor .safetensors file (to -o, default \
-      NAME.safetensors), which the safetensors and numpy libraries load directly.
+      NAME.safetensors), which the safetensors and numpy libraries load directly. When several \
+      files hold a tensor of that name, --file PATH picks one.
       """)
 
   @OptionGroup var repository: RepositoryOptions
@@ -22,6 +23,8 @@ struct Checkout: ParsableCommand {
 
   @Option(name: .long, help: "Materialise one tensor only.") var tensor: String?
 
+  @Option(name: .long, help: "With --tensor: the file (path in the revision) that holds it.") var file: String?
+
   @Flag(name: .long, help: "Overwrite existing files that differ.") var force = false
 
   @Flag(help: "Print the result as JSON.") var json = false
@@ -30,7 +33,7 @@ struct Checkout: ParsableCommand {
     let repo = try repository.open()
     if let tensor {
       let path = repository.path(output ?? tensor.replacingOccurrences(of: "/", with: "_") + ".safetensors")
-      let (id, t) = try repo.checkoutTensor(revision, name: tensor, to: path, force: force)
+      let (id, t) = try repo.checkoutTensor(revision, name: tensor, file: file, to: path, force: force)
       if json {
         Render.json(["tensor": tensor, "id": id.hex, "dtype": t.dtype.rawValue, "shape": t.shape, "path": path])
       } else {

@@ -60,7 +60,7 @@ let package = Package(
     .target(
       name: "LineageCLI",
       dependencies: [
-        "LineageKit", "LineageCore", "LineageTensor", "LineageProvenance", "LineageSigning", "LineageNative",
+        "LineageKit", "LineageCore", "LineageFormats", "LineageTensor", "LineageProvenance", "LineageSigning", "LineageNative",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(name: "lineage", dependencies: ["LineageCLI"]),

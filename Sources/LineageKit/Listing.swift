@@ -1,5 +1,6 @@
 import LineageCore
 import LineageNative
+import LineageFormats
 import LineageStore
 
 /// A file in a revision, with its tensors.
@@ -64,5 +65,25 @@ extension Repository {
       next = r.parents.first?.id
     }
     return out
+  }
+}
+
+/// A file's tensors as its format's reader names them (the view forensics reads).
+public struct FileTensorView: Sendable {
+  public var path: String
+  public var format: String
+  public var tensors: [TensorEntry]
+}
+
+extension Repository {
+  /// The tensor view of every readable model file of a revision, read from the store.
+  public func tensorView(_ revision: String) throws -> (ObjectID, [FileTensorView]) {
+    let id = try resolve(revision)
+    var out: [FileTensorView] = []
+    for e in try tree(try commit(id).tree).entries {
+      guard let source = try tensorSource(file: e.file, path: e.path) else { continue }
+      out.append(FileTensorView(path: e.path, format: source.format.rawValue, tensors: source.tensors))
+    }
+    return (id, out)
   }
 }

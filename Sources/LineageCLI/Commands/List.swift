@@ -1,10 +1,21 @@
 import ArgumentParser
+import LineageFormats
 import LineageKit
 
 struct List: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "ls", abstract: "List a revision's files and tensors",
-    discussion: "Shows each file's format, size and SHA-256 (what sha256sum prints), and each tensor's dtype, shape and size.")
+    discussion: """
+      Shows each file's format, size and SHA-256 (what sha256sum prints), and each stored tensor's \
+      dtype, shape and size: the tensor objects the store keeps (for a PyTorch file, one per \
+      storage; a storage shared by several tensors is named after its zip entry).
+
+      --tensors shows instead the tensor view, read back from the store through the file's format \
+      reader: every tensor as its producer named it, with where its bytes are: `stored` (verbatim \
+      in the file), `view` (a strided view into a storage), `external` (an ONNX data file) or \
+      `encoded` with the reason (deflated, big-endian, Fortran order, ONNX typed field). \
+      Docs/Formats.md describes each format.
+      """)
 
   @OptionGroup var repository: RepositoryOptions
 
@@ -12,9 +23,12 @@ struct List: ParsableCommand {
 
   @Flag(name: .long, help: "Files only, no tensors.") var filesOnly = false
 
+  @Flag(name: .long, help: "The tensor view of each model file (names as the producer wrote them).") var tensors = false
+
   @Flag(help: "Print the result as JSON.") var json = false
 
   func run() throws {
+    if tensors { return try runTensorView() }
     let (id, files) = try repository.open().list(revision)
     if json {
       Render.json([
@@ -35,6 +49,38 @@ struct List: ParsableCommand {
       if !filesOnly {
         for t in f.tensors { rows.append(["  " + t.name, t.dtype.rawValue, Render.bytes(t.bytes), Render.shape(t.shape)]) }
       }
+    }
+    Render.table(rows)
+  }
+
+  private func runTensorView() throws {
+    let (id, files) = try repository.open().tensorView(revision)
+    func storage(_ l: TensorLayout) -> String {
+      switch l {
+      case .contiguous: return "stored"
+      case .strided: return "view"
+      case .external(let path, _): return "external:" + path
+      case .encoded(let why): return "encoded (\(why))"
+      }
+    }
+    if json {
+      Render.json([
+        "commit": id.hex,
+        "files": files.map { f in
+          [
+            "path": f.path, "format": f.format,
+            "tensors": f.tensors.map {
+              ["name": $0.name, "dtype": $0.dtype.rawValue, "shape": $0.shape, "bytes": $0.byteLength, "storage": storage($0.layout)] as [String: Any]
+            },
+          ] as [String: Any]
+        },
+      ])
+      return
+    }
+    var rows: [[String]] = []
+    for f in files {
+      rows.append([f.path, f.format, "\(f.tensors.count) tensors", ""])
+      for t in f.tensors { rows.append(["  " + t.name, t.dtype.rawValue, Render.shape(t.shape), storage(t.layout)]) }
     }
     Render.table(rows)
   }

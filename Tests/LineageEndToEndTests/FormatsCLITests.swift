@@ -1,0 +1,68 @@
+import Foundation
+import LineageTestSupport
+import Testing
+
+private let formatsTestPython = ProcessInfo.processInfo.environment["LINEAGE_TEST_PYTHON"]
+
+/// Model files written by their real producers are committed tensor-aware, listed through their
+/// readers, and checked out byte-identical; malformed ones are refused before anything is written.
+@Suite(.serialized, .enabled(if: formatsTestPython != nil, "set LINEAGE_TEST_PYTHON (make test does) to run the interop tests"))
+struct FormatsCLITests {
+  @Test func numpyFilesCommitByTensorAndCheckOutByteIdentical() throws {
+    let python = try #require(formatsTestPython)
+    let dir = TemporaryDirectory("lineage-formats")
+    let d = dir.path
+    let writer = """
+      import numpy as np, os
+      os.makedirs("model", exist_ok=True)
+      rng = np.random.default_rng(5)
+      w = rng.standard_normal((256, 128)).astype(np.float32)
+      np.save("model/w.npy", w)
+      np.savez("model/all.npz", w=w, b=np.arange(7, dtype=">i4"), f=np.asfortranarray(rng.standard_normal((4, 3))))
+      np.savez_compressed("model/packed.npz", w=w)
+      """
+    let r = try runProcess(python, ["-c", writer], in: d)
+    try #require(r.status == 0, "\(r.stderr)")
+    try lineage(["init"], in: d)
+    let commit = try lineage(["commit", "model", "-m", "numpy", "--json"], in: d)
+    let summary = try #require(parseJSON(commit.stdout) as? [String: Any])
+    // w's 128 KiB appear verbatim in w.npy and all.npz: stored once (deflated, packed.npz holds
+    // a second, different copy), not three times.
+    let stored = summary["new_stored_bytes"] as? Int ?? .max
+    let oneCopy = 256 * 128 * 4
+    #expect(stored < oneCopy * 2, "\(commit.stdout)")
+    let ls = try lineage(["ls", "--tensors", "--json"], in: d)
+    let files = try #require((parseJSON(ls.stdout) as? [String: Any])?["files"] as? [[String: Any]])
+    let byPath = Dictionary(uniqueKeysWithValues: files.map { ($0["path"] as? String ?? "", $0) })
+    #expect(byPath["all.npz"]?["format"] as? String == "npz")
+    let all = try #require(byPath["all.npz"]?["tensors"] as? [[String: Any]])
+    #expect(Set(all.compactMap { $0["name"] as? String }) == ["w", "b", "f"])
+    let b = all.first { $0["name"] as? String == "b" }
+    #expect(b?["storage"] as? String == "encoded (big-endian array)")
+    let packed = byPath["packed.npz"]?["tensors"] as? [[String: Any]]
+    let packedStorage = packed?.first?["storage"] as? String
+    #expect(packedStorage == "encoded (deflated zip entry)")
+    try lineage(["checkout", "HEAD", "-o", "out"], in: d)
+    for f in ["w.npy", "all.npz", "packed.npz"] {
+      #expect(readBytes("\(d)/out/\(f)") == readBytes("\(d)/model/\(f)"), "\(f)")
+    }
+    try lineage(["fsck", "--full"], in: d)
+  }
+
+  @Test func aMalformedModelFileStopsTheCommitAndWritesNothing() throws {
+    let dir = TemporaryDirectory("lineage-formats-bad")
+    let d = dir.path
+    try lineage(["init"], in: d)
+    _ = dir.write("ok.safetensors", SafetensorsBytes.valid([("a", [4])]))
+    // An npy header claiming more data than the file has.
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000,), }"
+    var npy: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count), 0]
+    npy += Array(header.utf8) + [0, 0, 0, 0]
+    _ = dir.write("bad.npy", npy)
+    let before = try lineage(["du", "--json"], in: d).stdout
+    let r = try lineage(["commit", "ok.safetensors", "bad.npy", "-m", "x"], in: d, expect: 4)
+    #expect(r.stderr.contains("bad.npy: not a valid npy file: .npy data is 4 bytes; the header implies 4000"), "\(r.stderr)")
+    #expect(try lineage(["du", "--json"], in: d).stdout == before)
+    try lineage(["log"], in: d, expect: 5)
+  }
+}

@@ -13,7 +13,7 @@ PY_PINS := safetensors==0.7.0 numpy==2.3.5 model_signing==1.1.1 pyopenssl==26.4.
 PY_NODEPS := silero-vad==6.2.3
 LINEAGE := .build/release/lineage
 
-.PHONY: deps test-deps install-debs venv build release demo test bench clean
+.PHONY: deps test-deps install-debs venv build release demo test bench fuzz clean
 
 deps:
 	@$(MAKE) --no-print-directory install-debs PKGS="$(DEBS)"
@@ -91,3 +91,16 @@ bench: release
 
 clean:
 	rm -rf .build $(VENV)
+
+# Coverage-guided fuzzing of every parser with libFuzzer and AddressSanitizer, FUZZ_SECONDS per
+# target (a bounded smoke run; raise it for a real campaign). Corpora and crashes go to .fuzz/.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := safetensors npy npz zip
+fuzz: deps
+	swift build --scratch-path .build-fuzz --product lineage-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DLINEAGE_FUZZ
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .fuzz/$$t; echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
+	  LINEAGE_FUZZ_TARGET=$$t .build-fuzz/debug/lineage-fuzz .fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -rss_limit_mb=2048 -artifact_prefix=.fuzz/$$t- 2>&1 | grep -E "^(Done [0-9]+ runs|==[0-9]+==ERROR|SUMMARY)" || true; \
+	  if ls .fuzz/$$t-crash-* .fuzz/$$t-leak-* .fuzz/$$t-timeout-* >/dev/null 2>&1; then echo "fuzz $$t found a failure"; exit 1; fi; \
+	done

@@ -64,6 +64,8 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(name: "lineage", dependencies: ["LineageCLI"]),
+    // Fuzz targets for every parser: libFuzzer under `make fuzz`, a corpus replayer otherwise.
+    .executableTarget(name: "lineage-fuzz", dependencies: ["LineageFormats"], path: "Sources/LineageFuzz"),
     // Seeded fixtures and temporary repositories for tests (a normal target, not a test target).
     .target(name: "LineageTestSupport", dependencies: ["LineageKit", "LineageTensor", "LineageCore"]),
 

@@ -184,13 +184,14 @@ struct ProtobufReader {
   mutating func scalarSpan(_ field: ProtobufField, _ encoding: ScalarEncoding, into spans: inout [ScalarSpan]) throws {
     if field.wireType == .lengthDelimited {
       var sub = try packedPayload(field)
-      let length = sub.end - sub.position
+      let start = sub.position
+      let length = sub.end - start
       var count: UInt64
       switch encoding {
       case .fixed32, .fixed64:
         let width: UInt64 = encoding == .fixed32 ? 4 : 8
         guard length % width == 0 else {
-          throw ProtobufError.packedLengthMismatch(field: field.number, length: length, width: Int(width), offset: sub.position)
+          throw ProtobufError.packedLengthMismatch(field: field.number, length: length, width: Int(width), offset: start)
         }
         count = length / width
       case .varint:
@@ -200,7 +201,7 @@ struct ProtobufReader {
           count += 1
         }
       }
-      spans.append(ScalarSpan(field: field.number, offset: sub.position, length: length, packed: true, count: count))
+      spans.append(ScalarSpan(field: field.number, offset: start, length: length, packed: true, count: count))
       return
     }
     try expect(field, encoding.wireType)

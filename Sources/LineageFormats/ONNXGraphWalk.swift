@@ -60,13 +60,16 @@ struct GraphWalk {
   func assignNames() -> [String] {
     var names = [String](repeating: "", count: found.count)
     var used = Set<String>()
+    // The next suffix to try per base name, so that many tensors of one name cost linear time.
+    var nextSuffix: [String: Int] = [:]
     let order = found.indices.sorted { (found[$0].depth, $0) < (found[$1].depth, $1) }
     for k in order {
       var name = found[k].rawName
       if used.contains(name), !found[k].scope.isEmpty { name = found[k].scope + name }
       if used.contains(name) {
-        var n = 2
+        var n = nextSuffix[name, default: 2]
         while used.contains("\(name)#\(n)") { n += 1 }
+        nextSuffix[name] = n + 1
         name = "\(name)#\(n)"
       }
       used.insert(name)

@@ -235,6 +235,9 @@ struct ONNXInteropTests {
       #expect(!expected.isEmpty)
       #expect(s.tensors.map(\.name) == expected.map(\.name), "\(path)")
       #expect(s.skipped.isEmpty, "\(path)")
+      // Every raw_data tensor (the weights here are Constants inside If branches) is a region.
+      let contiguous = s.tensors.filter { if case .contiguous = $0.layout { return true } else { return false } }
+      #expect(!contiguous.isEmpty && s.regions.count == contiguous.count, "\(path)")
       #expect(s.irVersion == Int64(model["ir_version"] as? Int ?? -1))
       #expect(s.producer.hasPrefix(model["producer"] as? String ?? "?"))
       for e in expected {

@@ -86,6 +86,14 @@ private func offset(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
     #expect(s.regions.map(\.offset) == s.regions.map(\.offset).sorted())
   }
 
+  @Test func manyTensorsOfOneNameAreNumberedInLinearTime() throws {
+    let value = Proto().string(1, "value").message(5, ONNXBytes.tensor("", type: 2, dims: [1], raw: [1]))
+    let nodes = (0..<5000).map { _ in ONNXBytes.node("Constant", outputs: ["c"], attributes: [value]) }
+    let s = try ONNXSource(MemoryBytes(ONNXBytes.model(ONNXBytes.graph(nodes: nodes))))
+    #expect(s.tensors.count == 5000 && Set(s.tensors.map(\.name)).count == 5000)
+    #expect(s.tensors.last?.name == "c#5000" && s.regions.count == 5000)
+  }
+
   @Test func unreadDataTypesAreSkippedWithAReason() throws {
     let str = ONNXBytes.tensor("s", type: 8, dims: [1]).bytes(6, Array("hi".utf8))
     let complex = ONNXBytes.tensor("c", type: 14, dims: [1], raw: [UInt8](repeating: 0, count: 8))

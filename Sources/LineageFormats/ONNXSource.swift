@@ -65,12 +65,12 @@ public struct ONNXSource: TensorSource {
         tensors.append(TensorEntry(name: name, dtype: region.dtype, shape: region.shape, layout: .external(path: path, offset: region.offset), byteLength: region.byteLength))
       }
     }
-    regions.sort { $0.offset < $1.offset }
+    regions.sort { ($0.offset, $0.byteLength) < ($1.offset, $1.byteLength) }
     try RegionCheck.validate(regions, fileSize: source.size)
 
     var externalSources: [String: any ByteSource] = [:]
     for path in external.keys.sorted() {
-      external[path]?.sort { $0.offset < $1.offset }
+      external[path]?.sort { ($0.offset, $0.byteLength) < ($1.offset, $1.byteLength) }
       let list = external[path] ?? []
       guard let resolver else {
         try RegionCheck.validate(list, fileSize: .max)

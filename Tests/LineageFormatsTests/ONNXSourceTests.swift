@@ -131,6 +131,16 @@ private func offset(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
     #expect(throws: ONNXError.externalDataUnavailable(name: "a", location: "w/data.bin")) { try blind.bytes(of: blind.tensors[0]) }
   }
 
+  @Test func anEmptyExternalTensorMayShareAnOffsetWithAnother() throws {
+    // Listed non-empty first: zero-length regions sort first at an offset, so no false overlap.
+    let file = ONNXBytes.model(initializers: [
+      ONNXBytes.external("full", type: 2, dims: [4], location: "d.bin"), ONNXBytes.external("empty", type: 2, dims: [0], location: "d.bin"),
+    ])
+    let s = try ONNXSource(MemoryBytes(file)) { _ in MemoryBytes([1, 2, 3, 4]) }
+    #expect(s.externalRegions()["d.bin"]?.map(\.name) == ["empty", "full"])
+    #expect(try s.bytes(of: s.tensors[1]) == [])
+  }
+
   @Test func parameterNamesFollowTheConsumingNodesModulePath() throws {
     let g = ONNXBytes.graph(
       nodes: [

@@ -133,6 +133,11 @@ struct TypedData: Sendable {
     var out: [UInt8] = []
     out.reserveCapacity(Int(clamping: count) * width)
     for span in spans {
+      // Packed float_data and double_data are already little-endian F32/F64 bytes.
+      if span.packed, field == .floatData || field == .doubleData, let n = Int(exactly: span.length) {
+        out += try source.read(count: n, at: span.offset, what: "tensor '\(name)' \(field.name)")
+        continue
+      }
       try ProtobufReader.decode(span, field.encoding, in: source) { value in
         var v = value
         for _ in 0..<width {

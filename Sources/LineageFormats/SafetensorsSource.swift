@@ -42,7 +42,7 @@ public enum ModelFormats {
   public static let pytorchExtensions = ["pt", "pth", "bin", "ckpt", "jit", "pt2"]
 
   /// Formats with a reader; files detected as another format are stored opaque.
-  public static let readable: Set<ModelFormat> = [.safetensors, .npy, .npz]
+  public static let readable: Set<ModelFormat> = [.safetensors, .npy, .npz, .onnx]
 
   /// The format a file is read as, from its name and its first bytes (at least 16 when the file
   /// has them). Extensions decide where the format has no magic (safetensors, ONNX); magic
@@ -77,6 +77,7 @@ public enum ModelFormats {
     case .safetensors: return try SafetensorsSource(source)
     case .npy: return try NumPySource(source, name: name.hasSuffix(".npy") ? String(name.dropLast(4)) : name)
     case .npz: return try NumPyArchiveSource(source)
+    case .onnx: return try ONNXSource(source, external: external)
     default: throw FormatError.unsupported(format: format.rawValue, reason: "not read yet")
     }
   }

@@ -30,9 +30,13 @@ extension Repository {
   }
 
   /// Open a model file with its format's reader, mapping the reader's errors to `KitError`.
-  func openModel(_ bytes: any ByteSource, format: ModelFormat, path: String) throws -> any TensorSource {
+  /// `external` opens files beside it (ONNX external data) by relative path.
+  func openModel(
+    _ bytes: any ByteSource, format: ModelFormat, path: String,
+    external: (@Sendable (String) throws -> any ByteSource)? = nil
+  ) throws -> any TensorSource {
     do {
-      return try ModelFormats.open(bytes, format: format, name: (path as NSString).lastPathComponent, external: nil)
+      return try ModelFormats.open(bytes, format: format, name: (path as NSString).lastPathComponent, external: external)
     } catch let e as SafetensorsError {
       throw KitError.safetensors(path: path, e)
     } catch let p as any FormatProblem {
@@ -40,10 +44,31 @@ extension Repository {
     }
   }
 
-  /// Regions of ONNX external-data files among the inputs, from the ONNX models that point
-  /// into them (none until the ONNX reader lands).
+  /// Regions of ONNX external-data files among the inputs, from the ONNX models that point into
+  /// them, by absolute path. A data file two models describe differently is stored opaque.
   func externalDataRegions(_ inputs: [InputFile]) throws -> [String: [TensorRegion]] {
-    [:]
+    let byPath = Dictionary(inputs.map { ($0.absolute, $0) }, uniquingKeysWith: { a, _ in a })
+    var out: [String: [TensorRegion]] = [:]
+    var conflicting = Set<String>()
+    for input in inputs where ModelFormats.readableFormat(name: input.absolute, prefix: []) == .onnx {
+      let handle = try InputHandle(path: input.absolute)
+      let directory = (input.absolute as NSString).deletingLastPathComponent
+      let source = try openModel(HandleBytes(handle: handle), format: .onnx, path: input.absolute)
+      guard let onnx = source as? ONNXSource else { continue }
+      for (relative, regions) in onnx.externalRegions() {
+        let absolute = URL(fileURLWithPath: "\(directory)/\(relative)").standardizedFileURL.path
+        guard byPath[absolute] != nil else { continue }
+        if let seen = out[absolute], seen != regions { conflicting.insert(absolute) }
+        out[absolute] = regions
+      }
+    }
+    for path in conflicting { out[path] = nil }
+    // Regions must hold in the data file as it is now; otherwise store it opaque.
+    for (path, regions) in out {
+      var st = stat()
+      if lstat(path, &st) != 0 || (try? RegionCheck.validate(regions, fileSize: UInt64(st.st_size))) == nil { out[path] = nil }
+    }
+    return out
   }
 }
 
@@ -113,10 +138,12 @@ final class StoredFileBytes: ByteSource, @unchecked Sendable {
 
 extension Repository {
   /// The tensor view of a stored file (nil for opaque files).
-  public func tensorSource(file id: ObjectID, path: String) throws -> (any TensorSource)? {
+  public func tensorSource(
+    file id: ObjectID, path: String, external: (@Sendable (String) throws -> any ByteSource)? = nil
+  ) throws -> (any TensorSource)? {
     let f = try file(id)
     guard let format = ModelFormat(rawValue: f.format), ModelFormats.readable.contains(format) else { return nil }
     let bytes = StoredFileBytes(objects: objects, size: f.size, chunks: try chunkList(f))
-    return try openModel(bytes, format: format, path: path)
+    return try openModel(bytes, format: format, path: path, external: external)
   }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import LineageCore
 import LineageNative
 import LineageFormats
@@ -80,8 +81,18 @@ extension Repository {
   public func tensorView(_ revision: String) throws -> (ObjectID, [FileTensorView]) {
     let id = try resolve(revision)
     var out: [FileTensorView] = []
-    for e in try tree(try commit(id).tree).entries {
-      guard let source = try tensorSource(file: e.file, path: e.path) else { continue }
+    let entries = try tree(try commit(id).tree).entries
+    let files = Dictionary(entries.map { ($0.path, $0.file) }, uniquingKeysWith: { a, _ in a })
+    for e in entries {
+      // Files beside this one (ONNX external data), by path relative to its directory.
+      let directory = (e.path as NSString).deletingLastPathComponent
+      let external: @Sendable (String) throws -> any ByteSource = { [self] relative in
+        let path = directory.isEmpty ? relative : "\(directory)/\(relative)"
+        guard let fid = files[path] else { throw KitError.pathNotFound(path) }
+        let f = try file(fid)
+        return StoredFileBytes(objects: objects, size: f.size, chunks: try chunkList(f))
+      }
+      guard let source = try tensorSource(file: e.file, path: e.path, external: external) else { continue }
       out.append(FileTensorView(path: e.path, format: source.format.rawValue, tensors: source.tensors))
     }
     return (id, out)

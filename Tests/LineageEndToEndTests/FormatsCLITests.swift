@@ -49,6 +49,47 @@ struct FormatsCLITests {
     try lineage(["fsck", "--full"], in: d)
   }
 
+  @Test func onnxModelsWithExternalDataCommitByTensorAndCheckOutByteIdentical() throws {
+    let python = try #require(formatsTestPython)
+    let dir = TemporaryDirectory("lineage-onnx-cli")
+    let d = dir.path
+    let writer = """
+      import numpy as np, onnx, os, shutil, importlib.util
+      from onnx import helper, numpy_helper, TensorProto
+      rng = np.random.default_rng(3)
+      w = numpy_helper.from_array(rng.standard_normal((64, 32)).astype(np.float32), "onnx::MatMul_7")
+      b = numpy_helper.from_array(rng.standard_normal((32,)).astype(np.float32), "model.layers.0.mlp.up_proj.bias")
+      node = helper.make_node("MatMul", ["x", "onnx::MatMul_7"], ["y"], name="/model/layers.0/mlp/up_proj/MatMul")
+      add = helper.make_node("Add", ["y", "model.layers.0.mlp.up_proj.bias"], ["z"], name="/model/layers.0/mlp/up_proj/Add")
+      graph = helper.make_graph([node, add], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+          [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 32])], [w, b])
+      model = helper.make_model(graph, producer_name="lineage-test")
+      os.makedirs("m", exist_ok=True)
+      onnx.save_model(model, "m/model.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
+          location="weights.bin", size_threshold=0)
+      src = os.path.join(os.path.dirname(importlib.util.find_spec("silero_vad").origin), "data", "silero_vad.onnx")
+      shutil.copy(src, "m/silero_vad.onnx")
+      """
+    let r = try runProcess(python, ["-c", writer], in: d)
+    try #require(r.status == 0, "\(r.stderr)")
+    try lineage(["init"], in: d)
+    try lineage(["commit", "m", "-m", "onnx"], in: d)
+    let ls = try lineage(["ls", "--json"], in: d)
+    let files = try #require((parseJSON(ls.stdout) as? [String: Any])?["files"] as? [[String: Any]])
+    let weights = try #require(files.first { $0["path"] as? String == "weights.bin" })
+    #expect(weights["format"] as? String == "onnx-data")
+    #expect((weights["tensors"] as? [[String: Any]])?.count == 2)
+    let silero = try #require(files.first { $0["path"] as? String == "silero_vad.onnx" })
+    #expect(silero["format"] as? String == "onnx")
+    #expect(((silero["tensors"] as? [[String: Any]])?.count ?? 0) > 10)
+    let view = try lineage(["ls", "--tensors"], in: d)
+    #expect(view.stdout.contains("onnx::MatMul_7") && view.stdout.contains("external:weights.bin"), "\(view.stdout)")
+    try lineage(["checkout", "HEAD", "-o", "out"], in: d)
+    for f in ["model.onnx", "weights.bin", "silero_vad.onnx"] {
+      #expect(readBytes("\(d)/out/\(f)") == readBytes("\(d)/m/\(f)"), "\(f)")
+    }
+  }
+
   @Test func aMalformedModelFileStopsTheCommitAndWritesNothing() throws {
     let dir = TemporaryDirectory("lineage-formats-bad")
     let d = dir.path

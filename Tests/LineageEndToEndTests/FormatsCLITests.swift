@@ -90,6 +90,50 @@ struct FormatsCLITests {
     }
   }
 
+  @Test func aShardedHuggingFaceDirectoryReadsAsOneModel() throws {
+    let python = try #require(formatsTestPython)
+    let dir = TemporaryDirectory("lineage-shards")
+    let d = dir.path
+    let writer = """
+      import numpy as np, json, os
+      from safetensors.numpy import save_file
+      rng = np.random.default_rng(9)
+      os.makedirs("hf", exist_ok=True)
+      shards = {
+          "model-00001-of-00002.safetensors": {"model.embed_tokens.weight": rng.standard_normal((32, 8)).astype(np.float32),
+                                               "model.layers.0.mlp.up_proj.weight": rng.standard_normal((16, 8)).astype(np.float32)},
+          "model-00002-of-00002.safetensors": {"lm_head.weight": rng.standard_normal((32, 8)).astype(np.float32)},
+      }
+      weight_map = {}
+      for name, tensors in shards.items():
+          save_file(tensors, "hf/" + name, metadata={"format": "pt"})
+          weight_map.update({k: name for k in tensors})
+      json.dump({"metadata": {"total_size": 4 * 8 * 80}, "weight_map": weight_map}, open("hf/model.safetensors.index.json", "w"))
+      json.dump({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}, open("hf/config.json", "w"))
+      """
+    let r = try runProcess(python, ["-c", writer], in: d)
+    try #require(r.status == 0, "\(r.stderr)")
+    try lineage(["init"], in: d)
+    try lineage(["commit", "hf", "-m", "sharded"], in: d)
+    let view = try lineage(["ls", "--model", "--json"], in: d)
+    let model = try #require(parseJSON(view.stdout) as? [String: Any])
+    #expect(model["index"] as? String == "model.safetensors.index.json")
+    #expect((model["config"] as? [String: String])?["architectures"] == "LlamaForCausalLM")
+    let names = (model["tensors"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+    #expect(names == ["model.embed_tokens.weight", "model.layers.0.mlp.up_proj.weight", "lm_head.weight"])
+    // An index that lies about where a tensor is: the model view names the problem.
+    let lie = """
+      import json
+      i = json.load(open("hf/model.safetensors.index.json"))
+      i["weight_map"]["lm_head.weight"] = "model-00001-of-00002.safetensors"
+      json.dump(i, open("hf/model.safetensors.index.json", "w"))
+      """
+    _ = try runProcess(python, ["-c", lie], in: d)
+    try lineage(["commit", "hf", "-m", "lying index"], in: d)
+    let bad = try lineage(["ls", "--model"], in: d, expect: 4)
+    #expect(bad.stderr.contains("the index puts tensor 'lm_head.weight' in 'model-00001-of-00002.safetensors', which does not hold it"), "\(bad.stderr)")
+  }
+
   @Test func aMalformedModelFileStopsTheCommitAndWritesNothing() throws {
     let dir = TemporaryDirectory("lineage-formats-bad")
     let d = dir.path

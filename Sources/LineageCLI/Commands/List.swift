@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LineageFormats
 import LineageKit
 
@@ -15,6 +16,11 @@ struct List: ParsableCommand {
       in the file), `view` (a strided view into a storage), `external` (an ONNX data file) or \
       `encoded` with the reason (deflated, big-endian, Fortran order, ONNX typed field). \
       Docs/Formats.md describes each format.
+
+      --model shows the model in a directory of the revision (--dir, default the top level) as one: \
+      a Hugging Face layout's shards merged and checked against their index \
+      (model.safetensors.index.json), or the directory's model files of the most preferred format \
+      (safetensors, GGUF, PyTorch, ONNX, npz, npy), with config.json's model_type and architectures.
       """)
 
   @OptionGroup var repository: RepositoryOptions
@@ -25,9 +31,14 @@ struct List: ParsableCommand {
 
   @Flag(name: .long, help: "The tensor view of each model file (names as the producer wrote them).") var tensors = false
 
+  @Flag(name: .long, help: "One model: a directory's shards merged (see --dir).") var model = false
+
+  @Option(name: .long, help: "With --model: the directory in the revision (default: the top level).") var dir: String = ""
+
   @Flag(help: "Print the result as JSON.") var json = false
 
   func run() throws {
+    if model { return try runModelView() }
     if tensors { return try runTensorView() }
     let (id, files) = try repository.open().list(revision)
     if json {
@@ -51,6 +62,24 @@ struct List: ParsableCommand {
       }
     }
     Render.table(rows)
+  }
+
+  private func runModelView() throws {
+    let (id, m) = try repository.open().modelView(revision, directory: dir)
+    if json {
+      Render.json([
+        "commit": id.hex, "directory": m.directory, "index": m.index ?? NSNull(), "files": m.files,
+        "config": Dictionary(m.config.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }),
+        "tensors": m.tensors.map {
+          ["name": $0.entry.name, "file": $0.file, "dtype": $0.entry.dtype.rawValue, "shape": $0.entry.shape, "bytes": $0.entry.byteLength] as [String: Any]
+        },
+      ])
+      return
+    }
+    let total = m.tensors.reduce(UInt64(0)) { $0 + $1.entry.byteLength }
+    Render.line("model \(m.directory): \(m.tensors.count) tensors, \(Render.bytes(total)) in \(m.files.count) file(s)\(m.index.map { " (index \($0))" } ?? "")")
+    for (k, v) in m.config { Render.line("  \(k): \(v)") }
+    Render.table(m.tensors.map { ["  " + $0.entry.name, $0.entry.dtype.rawValue, Render.shape($0.entry.shape), $0.file] })
   }
 
   private func runTensorView() throws {

@@ -19,6 +19,8 @@ public enum GGUFError: FormatProblem, Equatable {
   case tensorCountTooLarge(count: UInt64, remaining: UInt64)
   /// An array's element count is larger than the remaining bytes could hold.
   case arrayTooLong(key: String, count: UInt64, offset: UInt64)
+  /// The metadata's arrays hold more than `GGUFSource.maxArrayElements` elements in all.
+  case tooManyArrayElements(key: String, offset: UInt64, limit: UInt64)
   /// Arrays nested deeper than `GGUFSource.maxArrayDepth`.
   case nestingTooDeep(key: String, offset: UInt64)
   /// A metadata value type id that GGUF does not define.
@@ -64,6 +66,8 @@ public enum GGUFError: FormatProblem, Equatable {
       return "GGUF header claims \(n) tensors, more than the remaining \(rest) bytes can hold"
     case .arrayTooLong(let key, let n, let offset):
       return "GGUF array '\(key)' at offset \(offset) claims \(n) elements, more than the remaining bytes can hold"
+    case .tooManyArrayElements(let key, let offset, let limit):
+      return "GGUF array '\(key)' at offset \(offset) takes the metadata past \(limit) array elements"
     case .nestingTooDeep(let key, let offset): return "GGUF array '\(key)' at offset \(offset) nests arrays too deeply"
     case .unknownValueType(let key, let t, let offset): return "GGUF metadata '\(key)' at offset \(offset) has unknown value type \(t)"
     case .duplicateKey(let key): return "GGUF metadata key '\(key)' appears twice"

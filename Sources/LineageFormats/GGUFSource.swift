@@ -17,7 +17,9 @@ public enum GGUFValueType: UInt32, Sendable, CaseIterable {
 }
 
 /// One GGUF metadata value. Arrays carry their element type (an empty array still has one).
-public indirect enum GGUFValue: Equatable, Sendable {
+/// Not `indirect`: an array's storage already boxes its elements, and boxing every scalar would
+/// cost a heap allocation per token of a 150 000-token vocabulary.
+public enum GGUFValue: Equatable, Sendable {
   case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
   case float32(Float), bool(Bool), string(String)
   case array(GGUFValueType, [GGUFValue])
@@ -51,6 +53,10 @@ public indirect enum GGUFValue: Equatable, Sendable {
 public struct GGUFSource: TensorSource {
   /// Arrays inside arrays deeper than this are refused (real files nest none).
   public static let maxArrayDepth = 8
+  /// Array elements in all the metadata together, at most: 64 times the largest real
+  /// vocabulary (tokens, scores, types and merges of 262 144 tokens), so that a hostile array
+  /// of one-byte elements cannot make the reader hold twenty times the file in memory.
+  public static let maxArrayElements: UInt64 = 1 << 24
 
   public let source: any ByteSource
   public var format: ModelFormat { .gguf }
@@ -90,7 +96,7 @@ public struct GGUFSource: TensorSource {
     guard kvCount <= c.remaining / 13 else { throw GGUFError.keyValueCountTooLarge(count: kvCount, remaining: c.remaining) }
 
     var metadata: [(key: String, value: GGUFValue)] = []
-    metadata.reserveCapacity(Int(kvCount))
+    metadata.reserveCapacity(Int(min(kvCount, 1 << 12)))
     var keys = Set<String>()
     for _ in 0..<kvCount {
       let key = try c.string("metadata key", validated: true)
@@ -122,7 +128,7 @@ public struct GGUFSource: TensorSource {
       var offset: UInt64
     }
     var infos: [Info] = []
-    infos.reserveCapacity(Int(tensorCount))
+    infos.reserveCapacity(Int(min(tensorCount, 1 << 12)))
     var names = Set<String>()
     for _ in 0..<tensorCount {
       let name = try c.string("tensor name", validated: true)
@@ -212,6 +218,8 @@ struct GGUFCursor {
   private var window: [UInt8] = []
   private var windowStart: UInt64 = 0
   private static let windowBytes: UInt64 = 1 << 20
+  /// Array elements read so far, for `GGUFSource.maxArrayElements`.
+  private var arrayElements: UInt64 = 0
 
   init(_ source: any ByteSource) { self.source = source }
 
@@ -291,6 +299,10 @@ struct GGUFCursor {
       let count = try u64("the length of array '\(key)'")
       guard count <= remaining / element.minimumBytes else {
         throw GGUFError.arrayTooLong(key: key, count: count, offset: at)
+      }
+      arrayElements += count  // no overflow: each count is at most the file size
+      guard arrayElements <= GGUFSource.maxArrayElements else {
+        throw GGUFError.tooManyArrayElements(key: key, offset: at, limit: GGUFSource.maxArrayElements)
       }
       var items: [GGUFValue] = []
       items.reserveCapacity(Int(count))

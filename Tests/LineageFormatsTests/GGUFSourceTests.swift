@@ -181,6 +181,15 @@ func expectGGUF(_ expected: GGUFError, _ bytes: [UInt8], sourceLocation: SourceL
     expectGGUF(.arrayTooLong(key: "arr", count: 1_000_000, offset: 39), g.bytes())
   }
 
+  @Test func rejectsMoreArrayElementsThanTheLimit() {
+    // Refused at the array's header, before its elements are read.
+    let n = Int(GGUFSource.maxArrayElements) + 1
+    var g = GGUFBytes()
+    g.kv("x", 0, [7])
+    g.kv("a", 9, GGUFBytes.u32(0) + GGUFBytes.u64(UInt64(n)) + [UInt8](repeating: 1, count: n))
+    expectGGUF(.tooManyArrayElements(key: "a", offset: 24 + 14 + 13, limit: GGUFSource.maxArrayElements), g.bytes())
+  }
+
   @Test func rejectsArraysNestedTooDeep() {
     var value = GGUFBytes.array(0, [[1]])
     for _ in 0..<GGUFSource.maxArrayDepth { value = GGUFBytes.array(9, [value]) }

@@ -104,6 +104,38 @@ func expectGGUF(_ expected: GGUFError, _ bytes: [UInt8], sourceLocation: SourceL
     #expect(s.metadata.map(\.value) == expected)
   }
 
+  /// Counts the reads a parser makes.
+  final class CountingBytes: ByteSource, @unchecked Sendable {
+    let base: MemoryBytes
+    var reads = 0
+    init(_ bytes: [UInt8]) { base = MemoryBytes(bytes) }
+    var size: UInt64 { base.size }
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
+      reads += 1
+      try base.read(into: buffer, at: offset)
+    }
+  }
+
+  @Test func aHeaderLargerThanTheReadWindowIsReadInFewReads() throws {
+    var g = GGUFBytes.valid()
+    let tokens = (0..<50_000).map { "token-\($0)-" + String(repeating: "x", count: $0 % 13) }
+    g.kv("tokenizer.ggml.tokens", 9, GGUFBytes.array(8, tokens.map { GGUFBytes.str($0) }))
+    g.kv("after", 8, GGUFBytes.str(String(repeating: "y", count: 3 << 20)))  // longer than the window
+    g.kv("last", 4, GGUFBytes.u32(9))
+    let file = g.bytes()
+    #expect(file.count > 4 << 20)
+    let source = CountingBytes(file)
+    let s = try GGUFSource(source)
+    guard case .array(.string, let values) = s.value("tokenizer.ggml.tokens") else {
+      Issue.record("tokens not read")
+      return
+    }
+    #expect(values.count == tokens.count && values.last == .string(tokens[tokens.count - 1]))
+    #expect(s.string("after")?.utf8.count == 3 << 20 && s.value("last") == .uint32(9))
+    #expect(try s.floats(of: s.tensors[1]) == (0..<32).map { Float($0) })
+    #expect(source.reads < 12)
+  }
+
   @Test func zeroByteTensorsShareTheNextTensorsOffset() throws {
     var g = GGUFBytes()
     g.tensors = [.init(name: "empty", ne: [4, 0], type: 0, offset: 0), .init(name: "x", ne: [2], type: 0, offset: 0)]

@@ -10,7 +10,9 @@ import LineageTensor
 public enum Dequantize {
   /// The block-quantized dtypes with a dequantization; other quantized types throw
   /// `FormatError.noDequantization`.
-  public static let quantizedTypes: Set<DType> = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_k, .q3_k, .q4_k, .q5_k, .q6_k]
+  public static let quantizedTypes: Set<DType> = [
+    .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_k, .q3_k, .q4_k, .q5_k, .q6_k, .iq4_nl, .iq4_xs, .tq1_0, .tq2_0, .mxfp4,
+  ]
 
   /// Convert `bytes`, a whole number of `dtype` elements (scalar types) or blocks (quantized
   /// types), to floats: one per element, in the order the file stores them.
@@ -35,6 +37,11 @@ public enum Dequantize {
     case .q4_k: block = q4_k
     case .q5_k: block = q5_k
     case .q6_k: block = q6_k
+    case .iq4_nl: block = iq4_nl
+    case .iq4_xs: block = iq4_xs
+    case .tq1_0: block = tq1_0
+    case .tq2_0: block = tq2_0
+    case .mxfp4: block = mxfp4
     default: throw FormatError.noDequantization(dtype: dtype.rawValue)
     }
     let bb = dtype.blockBytes
@@ -181,6 +188,71 @@ public enum Dequantize {
       let high = (b[128 + 32 * h + r % 32] >> (2 * (r / 32))) & 3
       let sc = Float(Int8(bitPattern: b[192 + e / 16]))
       y[e] = (d * sc) * Float(Int(low | high << 4) - 32)
+    }
+  }
+
+  // Non-linear and ternary types.
+
+  /// IQ4_NL and IQ4_XS's sixteen levels (ggml-common.h `kvalues_iq4nl`).
+  private static let iq4Levels: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+
+  /// IQ4_NL: d, qs[16]: value j the level of qs[j]'s low nibble, value j + 16 of its high one.
+  private static func iq4_nl(_ b: UnsafeRawBufferPointer, _ y: UnsafeMutableBufferPointer<Float>) {
+    let d = f16(b, 0)
+    for j in 0..<16 {
+      y[j] = d * Float(iq4Levels[Int(b[2 + j] & 0xF)])
+      y[j + 16] = d * Float(iq4Levels[Int(b[2 + j] >> 4)])
+    }
+  }
+
+  /// IQ4_XS: d, scales_h (u16, 2 bits per sub-block), scales_l[4] (4 bits), qs[128]; eight
+  /// 32-value sub-blocks with 6-bit scales − 32.
+  private static func iq4_xs(_ b: UnsafeRawBufferPointer, _ y: UnsafeMutableBufferPointer<Float>) {
+    let d = f16(b, 0)
+    let high = UInt16(b[2]) | UInt16(b[3]) << 8
+    for s in 0..<8 {
+      let low = (b[4 + s / 2] >> (4 * (s % 2))) & 0xF
+      let dl = d * Float(Int(low | UInt8((high >> (2 * s)) & 3) << 4) - 32)
+      for l in 0..<32 {
+        let q = (b[8 + 16 * s + l % 16] >> (4 * (l / 16))) & 0xF
+        y[32 * s + l] = dl * Float(iq4Levels[Int(q)])
+      }
+    }
+  }
+
+  /// TQ1_0: qs[48] and qh[4] hold five (four) base-3 digits per byte as fixed-point fractions;
+  /// digit m of byte x is ((x · 3^m mod 256) · 3) >> 8, minus 1; then d.
+  private static func tq1_0(_ b: UnsafeRawBufferPointer, _ y: UnsafeMutableBufferPointer<Float>) {
+    let d = f16(b, 52)
+    let pow3: [UInt8] = [1, 3, 9, 27, 81]
+    func trit(_ x: UInt8, _ m: Int) -> Float { Float(Int((UInt16(x &* pow3[m]) * 3) >> 8) - 1) }
+    for m in 0..<5 {
+      for l in 0..<32 { y[32 * m + l] = d * trit(b[l], m) }
+      for l in 0..<16 { y[160 + 16 * m + l] = d * trit(b[32 + l], m) }
+    }
+    for m in 0..<4 {
+      for l in 0..<4 { y[240 + 4 * m + l] = d * trit(b[48 + l], m) }
+    }
+  }
+
+  /// TQ2_0: qs[64] (2 bits, − 1), d.
+  private static func tq2_0(_ b: UnsafeRawBufferPointer, _ y: UnsafeMutableBufferPointer<Float>) {
+    let d = f16(b, 64)
+    for e in 0..<256 {
+      let q = (b[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3
+      y[e] = d * Float(Int(q) - 1)
+    }
+  }
+
+  /// MXFP4: an E8M0 scale byte (taken as half its value, since the levels are doubled) and
+  /// qs[16] of E2M1 codes, low nibbles first.
+  private static func mxfp4(_ b: UnsafeRawBufferPointer, _ y: UnsafeMutableBufferPointer<Float>) {
+    let levels: [Int8] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12]
+    let e = UInt32(b[0])
+    let d = Float(bitPattern: e < 2 ? 0x0020_0000 << e : (e - 1) << 23)  // ggml_e8m0_to_fp32_half
+    for j in 0..<16 {
+      y[j] = d * Float(levels[Int(b[1 + j] & 0xF)])
+      y[j + 16] = d * Float(levels[Int(b[1 + j] >> 4)])
     }
   }
 }

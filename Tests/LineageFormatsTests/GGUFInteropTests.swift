@@ -12,7 +12,7 @@ private let ggufTestPython = ProcessInfo.processInfo.environment["LINEAGE_TEST_P
 @Suite(.serialized, .enabled(if: ggufTestPython != nil, "set LINEAGE_TEST_PYTHON (make test does) to run the interop tests"))
 struct GGUFInteropTests {
   /// Writes a.gguf (every metadata value type, nested arrays, F32 … Q3_K tensors, a zero-byte
-  /// tensor) and b.gguf (`general.alignment` 64), then dumps GGUFReader's view to expect.json:
+  /// tensor, IQ4_NL/IQ4_XS/TQ1_0/TQ2_0/MXFP4) and b.gguf (`general.alignment` 64), then dumps GGUFReader's view to expect.json:
   /// metadata leaves as strings (floats as little-endian hex), tensors with raw bytes and
   /// dequantized float32 values as hex. K-quant blocks are seeded random bytes with finite f16
   /// scales (gguf-py cannot quantize to them).
@@ -61,7 +61,8 @@ for name, q, shape in [("q8_0", Q.Q8_0, (4, 64)), ("q4_0", Q.Q4_0, (2, 96)), ("q
                        ("q5_0", Q.Q5_0, (3, 32)), ("q5_1", Q.Q5_1, (1, 64))]:
     w.add_tensor(name, quantize(x(*shape), q), raw_dtype=q)
 for name, q, fields in [("q4_k", Q.Q4_K, [0, 2]), ("q6_k", Q.Q6_K, [208]), ("q5_k", Q.Q5_K, [0, 2]),
-                        ("q2_k", Q.Q2_K, [80, 82]), ("q3_k", Q.Q3_K, [108])]:
+                        ("q2_k", Q.Q2_K, [80, 82]), ("q3_k", Q.Q3_K, [108]), ("iq4_nl", Q.IQ4_NL, [0]),
+                        ("iq4_xs", Q.IQ4_XS, [0]), ("tq1_0", Q.TQ1_0, [52]), ("tq2_0", Q.TQ2_0, [64]), ("mxfp4", Q.MXFP4, [])]:
     w.add_tensor(name, kquant(q, 2, fields), raw_dtype=q)
 w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
 

@@ -1,5 +1,6 @@
 import LineageCore
 import LineageTensor
+import LineageTestSupport
 import Testing
 
 @testable import LineageFormats
@@ -307,6 +308,14 @@ func expectGGUF(_ expected: GGUFError, _ bytes: [UInt8], sourceLocation: SourceL
     #expect(f == low + high)
     let i16: [UInt8] = [0xFE, 0xFF, 0x03, 0x00]
     #expect(try i16.withUnsafeBytes { try Dequantize.floats($0, dtype: .i16) } == [-2, 3])
+  }
+
+  @Test(arguments: Array(Dequantize.quantizedTypes).sorted { $0.rawValue < $1.rawValue })
+  func anyBlockBytesGiveOneValuePerElement(dtype: DType) throws {
+    let bytes = seededBytes(3 * dtype.blockBytes, seed: 11)
+    let values = try bytes.withUnsafeBytes { try Dequantize.floats($0, dtype: dtype) }
+    #expect(values.count == 3 * dtype.blockElements)
+    #expect(try [UInt8]().withUnsafeBytes { try Dequantize.floats($0, dtype: dtype) }.isEmpty)
   }
 
   @Test func halfConversionIsExact() {

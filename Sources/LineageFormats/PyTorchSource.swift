@@ -27,6 +27,9 @@ public enum PyTorchError: FormatProblem, Equatable {
   case storageTypeConflict(entry: String, DType, DType)
   /// A view reaches past the end of its storage.
   case storageOutOfRange(tensor: String, storageOffset: UInt64, extent: UInt64, numel: UInt64)
+  /// A view that repeats its storage's elements (zero strides) into more bytes than
+  /// `PyTorchSource.maxViewBytes(storageBytes:)` allows: `bytes(of:)` would have to build them.
+  case viewTooLarge(tensor: String, bytes: UInt64, storageBytes: UInt64)
   /// Two tensors get the same name (keys that join to the same dotted path).
   case duplicateTensorName(String)
   /// `bytes(of:)` was given a tensor this file does not have.
@@ -50,6 +53,8 @@ public enum PyTorchError: FormatProblem, Equatable {
     case .storageTypeConflict(let e, let a, let b): return "storage entry '\(e)' is read both as \(a.rawValue) and as \(b.rawValue)"
     case .storageOutOfRange(let n, let o, let x, let numel):
       return "tensor '\(n)' spans elements \(o)..<\(o)+\(x) of a storage of \(numel) elements"
+    case .viewTooLarge(let n, let b, let sb):
+      return "tensor '\(n)' expands a \(sb)-byte storage to \(b) bytes, more than is read"
     case .duplicateTensorName(let n): return "two tensors are both named '\(n)'"
     case .unknownTensor(let n): return "tensor '\(n)' is not in this PyTorch archive"
     }
@@ -174,6 +179,13 @@ public struct PyTorchSource: TensorSource {
     self.tensors = tensors
     self.regions = regions
     views = Dictionary(walker.views.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+  }
+
+  /// The most bytes a view of a `storageBytes`-byte storage may have: 16 times the storage or
+  /// 64 MiB, whichever is more. Only views that repeat elements (stride 0, as `expand` makes)
+  /// can exceed their storage; this bounds what `bytes(of:)` builds from a small hostile file.
+  public static func maxViewBytes(storageBytes: UInt64) -> UInt64 {
+    max(storageBytes.multipliedReportingOverflow(by: 16).overflow ? .max : storageBytes * 16, 64 << 20)
   }
 
   static func byteLength(_ v: View) throws -> UInt64 {
@@ -344,6 +356,12 @@ private struct Walker {
     let (end, o3) = UInt64(offset).addingReportingOverflow(extent)
     guard !o3, end <= count else {
       throw PyTorchError.storageOutOfRange(tensor: name, storageOffset: UInt64(offset), extent: extent, numel: count)
+    }
+    guard let viewBytes = dtype.byteLength(shape: shape) else {
+      throw bad("its shape \(shape) overflows 64 bits of bytes")
+    }
+    guard viewBytes <= PyTorchSource.maxViewBytes(storageBytes: bytes) else {
+      throw PyTorchError.viewTooLarge(tensor: name, bytes: viewBytes, storageBytes: bytes)
     }
     return PyTorchSource.View(
       name: name, entry: entry, dtype: dtype, numel: count, elementOffset: UInt64(offset), shape: shape, strides: strides,

@@ -65,6 +65,15 @@ import Testing
     #expect(try s.bytes(of: s.tensors[3]) == Self.storage1)
   }
 
+  @Test func aBroadcastViewGathersRepeatedElements() throws {
+    let p = PickleBytes()
+    p.emptyDict().mark().string("row").tensor(key: "0", numel: 6, offset: 3, size: [2, 3], stride: [0, 1]).setItems().stop()
+    let s = try PyTorchSource(MemoryBytes(Self.archive(p.bytes, storages: [("0", Self.storage0)])))
+    #expect(s.tensors[0].byteLength == 24)
+    #expect(try s.bytes(of: s.tensors[0]) == elements(Self.storage0, [3, 4, 5, 3, 4, 5]))
+    #expect(s.regions.map(\.name) == ["archive/data/0"])
+  }
+
   @Test func aDeflatedStorageIsEncodedAndHasNoRegion() throws {
     // Raw deflate of 1000 × 'a' (from ZipTests): 250 F32 elements.
     let deflated: [UInt8] = [0x4b, 0x4c, 0x1c, 0x05, 0xa3, 0x60, 0x14, 0x0c, 0x77, 0x00, 0x00]
@@ -144,6 +153,14 @@ import Testing
     }
     #expect(throws: PyTorchError.storageOutOfRange(tensor: "t", storageOffset: 0, extent: .max, numel: 6)) {
       try open { $0.string("t").tensor(key: "0", numel: 6, size: [3, 3], stride: [Int(Int64.max), 1]) }
+    }
+    // A broadcast (stride 0) view may repeat its storage, within bounds.
+    try open { $0.string("t").tensor(key: "0", numel: 6, size: [4, 6], stride: [0, 1]) }
+    #expect(throws: PyTorchError.viewTooLarge(tensor: "t", bytes: 1 << 42, storageBytes: 24)) {
+      try open { $0.string("t").tensor(key: "0", numel: 6, size: [1 << 20, 1 << 20], stride: [0, 0]) }
+    }
+    #expect(throws: PyTorchError.malformedTensor(name: "t", reason: "its shape [4294967296, 4294967296] overflows 64 bits of bytes")) {
+      try open { $0.string("t").tensor(key: "0", numel: 6, size: [1 << 32, 1 << 32], stride: [0, 0]) }
     }
     #expect(throws: PyTorchError.missingStorage(tensor: "t", entry: "archive/data/9")) {
       try open { $0.string("t").tensor(key: "9", numel: 6, size: [6], stride: [1]) }

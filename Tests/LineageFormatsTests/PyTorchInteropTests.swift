@@ -74,7 +74,8 @@ struct PyTorchInteropTests {
     _ = try run(Self.torchSaveWriter, [dir.path], in: dir)
     let expected = try #require(parseJSON(String(decoding: readBytes(dir.path + "/expected.json"), as: UTF8.self)) as? [String: [String: Any]])
     let names = ["model.encoder.weight", "model.encoder.weight_t", "model.half", "model.bf16_tail", "step_counts"]
-    for file in ["ckpt.pt", "deflated.pt"] {
+    // torch.save(..., pickle_protocol=5) writes FRAME, MEMOIZE, SHORT_BINUNICODE and STACK_GLOBAL.
+    for file in ["ckpt.pt", "deflated.pt", "protocol5.pt"] {
       let s = try PyTorchSource(MemoryBytes(readBytes(dir.path + "/" + file)))
       #expect(s.archiveName == "archive" && !s.isTorchScript)
       #expect(s.tensors.map(\.name) == names, "\(file)")
@@ -96,6 +97,30 @@ struct PyTorchInteropTests {
       let e2 = try #require(s.container.entry(named: "archive/data/2"))
       #expect(s.tensors[3].layout == .contiguous(offset: e2.dataOffset + 6))
     }
+  }
+
+  @Test func picklesPythonWritesToRunCodeAreRefusedByName() throws {
+    let dir = TemporaryDirectory("pytorch-interop")
+    let script = #"""
+import os, pickle, sys
+class Evil:
+    def __reduce__(self): return (os.system, ('touch pwned',))
+for p in (2, 4):
+    open(sys.argv[1] + '/evil%d.pkl' % p, 'wb').write(pickle.dumps({'w': Evil()}, protocol=p))
+"""#
+    _ = try run(script, [dir.path], in: dir)
+    for p in [2, 4] {
+      let bytes = readBytes(dir.path + "/evil\(p).pkl")
+      #expect(throws: PickleError.self) { try PickleReader().read(bytes) }
+      do {
+        _ = try PickleReader().read(bytes)
+      } catch PickleError.forbiddenGlobal(let g, _) {
+        #expect(g == PickleGlobal("posix", "system") || g == PickleGlobal("nt", "system"), "protocol \(p)")
+      }
+      let file = PyTorchSourceTests.archive(bytes, storages: [])
+      #expect(throws: PickleError.self) { try PyTorchSource(MemoryBytes(file)) }
+    }
+    #expect(!FileManager.default.fileExists(atPath: dir.path + "/pwned"))
   }
 
   /// Reads a TorchScript archive with Python's pickle (stub classes, no torch) and numpy, and
@@ -192,9 +217,9 @@ class Pickler(pickle.Pickler):
             return ('storage', storage_types[obj.kind], obj.key, 'cpu', obj.array.size)
         return None
 
-def save(obj, storages, path, compress=False):
+def save(obj, storages, path, compress=False, protocol=2):
     buf = io.BytesIO()
-    Pickler(buf, protocol=2).dump(obj)
+    Pickler(buf, protocol=protocol).dump(obj)
     with zipfile.ZipFile(path, 'w') as z:
         def record(name, data):
             info = zipfile.ZipInfo('archive/' + name, date_time=(1980, 1, 1, 0, 0, 0))
@@ -226,6 +251,7 @@ model = collections.OrderedDict([('encoder', collections.OrderedDict([('weight',
 ckpt = {'model': model, 'step': 3, 'step_counts': tensors['step_counts'], 'note': 'hello'}
 save(ckpt, [w, h, b, l], sys.argv[1] + '/ckpt.pt', compress=False)
 save(ckpt, [w, h, b, l], sys.argv[1] + '/deflated.pt', compress=True)
+save(ckpt, [w, h, b, l], sys.argv[1] + '/protocol5.pt', protocol=5)
 def values(t): return (t.t if isinstance(t, Parameter) else t).values()
 expected = {n: {'shape': list(values(t).shape), 'hex': values(t).tobytes().hex()} for n, t in tensors.items()}
 json.dump(expected, open(sys.argv[1] + '/expected.json', 'w'), indent=1)

@@ -444,8 +444,10 @@ struct PickleMachine {
       case 0x90:  // ADDITEMS
         let items = try popToMark()
         let target = try top()
-        guard case .set(let old) = nodes[target] else { throw wrong("a set") }
-        nodes[target] = .set(old + items)
+        guard case .set(var set) = nodes[target] else { throw wrong("a set") }
+        nodes[target] = .scalar(.none)  // so `set` is the array's only reference: appends in place
+        set += items
+        nodes[target] = .set(set)
       case 0x91: push(.set(try popToMark()))  // FROZENSET
       case 0x67: try get(Int(try decimal(try lineText())))  // GET
       case 0x68: try get(Int(try uint(1)))  // BINGET
@@ -483,14 +485,19 @@ struct PickleMachine {
     stack.append(id)
   }
 
+  /// Appends in place: the node gives up its array first, so one-item APPENDs stay linear.
   mutating func append(_ items: [Int], to target: Int) throws {
-    guard case .list(let old) = nodes[target] else { throw wrong("a list") }
-    nodes[target] = .list(old + items)
+    guard case .list(var list) = nodes[target] else { throw wrong("a list") }
+    nodes[target] = .scalar(.none)
+    list += items
+    nodes[target] = .list(list)
   }
 
   mutating func setItems(_ items: [Int], in target: Int) throws {
-    guard case .dict(let old) = nodes[target] else { throw wrong("a dict") }
-    nodes[target] = .dict(old + items)
+    guard case .dict(var dict) = nodes[target] else { throw wrong("a dict") }
+    nodes[target] = .scalar(.none)
+    dict += items
+    nodes[target] = .dict(dict)
   }
 
   mutating func reduce() throws {

@@ -141,6 +141,17 @@ import Testing
     #expect(throws: PickleError.cycle(offset: 2)) { try reader.read([0x80, 2, 0x5D, 0x71, 0, 0x68, 0, 0x61, 0x2E]) }
   }
 
+  @Test func oneItemAppendsAndSetitemsStayLinear() throws {
+    // 200 000 single APPENDs and SETITEMs: quadratic copying would take minutes.
+    let n = 200_000
+    let list: [UInt8] = [0x80, 2, 0x5D] + Array(repeating: [UInt8]([0x4E, 0x61]), count: n).flatMap { $0 } + [0x2E]
+    guard case .list(let items) = try reader.read(list) else { throw PickleError.missingStop(size: 0) }
+    #expect(items.count == n)
+    let dict: [UInt8] = [0x80, 2, 0x7D] + Array(repeating: [UInt8]([0x4E, 0x4E, 0x73]), count: n).flatMap { $0 } + [0x2E]
+    guard case .dict(let pairs) = try reader.read(dict) else { throw PickleError.missingStop(size: 0) }
+    #expect(pairs.count == n)
+  }
+
   @Test func mutatedPicklesAreReadOrRefusedWithATypedError() {
     let torchScript = PickleBytes()
     torchScript.global("__torch__.m", "Net").put(0).emptyTuple().op(0x81).emptyDict().mark()

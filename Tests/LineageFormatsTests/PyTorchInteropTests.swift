@@ -24,7 +24,13 @@ struct PyTorchInteropTests {
 
   func json(_ text: String) throws -> [String: Any] { try #require(parseJSON(text) as? [String: Any]) }
 
-  func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+  func hex(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out = [UInt8]()
+    out.reserveCapacity(bytes.count * 2)
+    for b in bytes { out += [digits[Int(b >> 4)], digits[Int(b & 15)]] }
+    return String(decoding: out, as: UTF8.self)
+  }
 
   func sileroFile(_ name: String, in dir: TemporaryDirectory) throws -> String {
     let script = "import importlib.util,os,sys;print(os.path.join(os.path.dirname(importlib.util.find_spec('silero_vad').origin),'data',sys.argv[1]))"

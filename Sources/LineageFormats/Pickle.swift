@@ -107,7 +107,8 @@ public struct PickleLimits: Sendable {
   /// The deepest nesting of containers in the value tree.
   public var maxDepth: Int
   /// The most values the tree may hold, counting every path to a shared (memoized) value:
-  /// bounds the work of anyone who walks the tree.
+  /// bounds the work of anyone who walks the tree. Also the most values the pickle may make,
+  /// including ones it pops, which bounds memory.
   public var maxValues: Int
   public init(maxDepth: Int = 200, maxValues: Int = 20_000_000) {
     self.maxDepth = maxDepth
@@ -205,7 +206,7 @@ public struct PickleReader: Sendable {
   }
 
   public func read(_ bytes: [UInt8]) throws -> PickleValue {
-    var machine = PickleMachine(bytes: bytes, allowList: allowList)
+    var machine = PickleMachine(bytes: bytes, allowList: allowList, maxNodes: limits.maxValues)
     let root = try machine.run()
     var builder = PickleTreeBuilder(nodes: machine.nodes, origins: machine.origins, limits: limits)
     return try builder.value(root, depth: 0).value
@@ -238,10 +239,13 @@ struct PickleMachine {
   var memo: [Int: Int] = [:]
   var opOffset = 0
   var opName = ""
+  /// The most nodes the machine makes, popped ones included (memory stays proportional to it).
+  let maxNodes: Int
 
-  init(bytes: [UInt8], allowList: PickleAllowList) {
+  init(bytes: [UInt8], allowList: PickleAllowList, maxNodes: Int) {
     self.bytes = bytes
     self.allowList = allowList
+    self.maxNodes = maxNodes
   }
 
   // MARK: Reading operands
@@ -352,6 +356,7 @@ struct PickleMachine {
   /// Run to STOP: the root node.
   mutating func run() throws -> Int {
     while pos < bytes.count {
+      guard nodes.count <= maxNodes else { throw PickleError.tooLarge(limit: maxNodes) }
       opOffset = pos
       let op = bytes[pos]
       pos += 1

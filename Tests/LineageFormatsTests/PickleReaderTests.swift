@@ -137,6 +137,10 @@ import Testing
     for _ in 0..<40 { bomb.put(0).get(0).op(0x86) }
     bomb.stop()
     #expect(throws: PickleError.tooLarge(limit: 20_000_000)) { try reader.read(bomb.bytes) }
+    // Values made and popped count too: memory stays bounded by the limit.
+    let churn: [UInt8] = [0x80, 2] + Array(repeating: [UInt8]([0x4E, 0x30]), count: 200).flatMap { $0 } + [0x4E, 0x2E]
+    #expect(throws: PickleError.tooLarge(limit: 100)) { try PickleReader(limits: PickleLimits(maxValues: 100)).read(churn) }
+    #expect(try PickleReader(limits: PickleLimits(maxValues: 201)).read(churn) == PickleValue.none)
     // A list that contains itself.
     #expect(throws: PickleError.cycle(offset: 2)) { try reader.read([0x80, 2, 0x5D, 0x71, 0, 0x68, 0, 0x61, 0x2E]) }
   }

@@ -122,6 +122,7 @@ public struct PyTorchSource: TensorSource {
       throw PyTorchError.entryOutsideArchive(outside.name)
     }
     if let e = zip.entry(named: "\(name)/byteorder") {
+      guard e.uncompressedSize <= 16 else { throw PyTorchError.unsupportedByteOrder("(\(e.uncompressedSize) bytes)") }
       let order = String(decoding: try zip.read(e), as: UTF8.self)
       guard order == "little" else { throw PyTorchError.unsupportedByteOrder(order) }
     }

@@ -95,7 +95,7 @@ clean:
 # Coverage-guided fuzzing of every parser with libFuzzer and AddressSanitizer, FUZZ_SECONDS per
 # target (a bounded smoke run; raise it for a real campaign). Corpora and crashes go to .fuzz/.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := safetensors npy npz zip
+FUZZ_TARGETS := safetensors npy npz zip gguf onnx pickle pytorch
 fuzz: deps
 	swift build --scratch-path .build-fuzz --product lineage-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DLINEAGE_FUZZ
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -39,10 +39,10 @@ public struct SafetensorsSource: TensorSource {
 /// Recognising and opening model files.
 public enum ModelFormats {
   /// Extensions PyTorch checkpoints and TorchScript archives use.
-  public static let pytorchExtensions = ["pt", "pth", "bin", "ckpt", "jit", "pt2"]
+  public static let pytorchExtensions = ["pt", "pth", "bin", "ckpt", "jit"]
 
   /// Formats with a reader; files detected as another format are stored opaque.
-  public static let readable: Set<ModelFormat> = [.safetensors, .npy, .npz, .onnx]
+  public static let readable: Set<ModelFormat> = [.safetensors, .npy, .npz, .onnx, .gguf, .pytorch]
 
   /// The format a file is read as, from its name and its first bytes (at least 16 when the file
   /// has them). Extensions decide where the format has no magic (safetensors, ONNX); magic
@@ -78,6 +78,8 @@ public enum ModelFormats {
     case .npy: return try NumPySource(source, name: name.hasSuffix(".npy") ? String(name.dropLast(4)) : name)
     case .npz: return try NumPyArchiveSource(source)
     case .onnx: return try ONNXSource(source, external: external)
+    case .gguf: return try GGUFSource(source)
+    case .pytorch: return try PyTorchSource(source)
     default: throw FormatError.unsupported(format: format.rawValue, reason: "not read yet")
     }
   }

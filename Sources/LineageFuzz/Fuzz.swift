@@ -11,6 +11,13 @@ enum FuzzTargets {
     "safetensors": { _ = try? SafetensorsSource(MemoryBytes($0)) },
     "npy": { read(try? NumPySource(MemoryBytes($0), name: "x")) },
     "npz": { read(try? NumPyArchiveSource(MemoryBytes($0), limits: ZipLimits(maxEntries: 64, maxEntryBytes: 1 << 20))) },
+    "gguf": { bytes in
+      guard let gguf = try? GGUFSource(MemoryBytes(bytes)) else { return }
+      for t in gguf.tensors where t.byteLength <= 1 << 20 { _ = try? gguf.floats(of: t) }
+    },
+    "onnx": { read(try? ONNXSource(MemoryBytes($0), external: { _ in MemoryBytes([UInt8](repeating: 0, count: 4096)) })) },
+    "pickle": { _ = try? PickleReader().read($0) },
+    "pytorch": { read(try? PyTorchSource(MemoryBytes($0))) },
     "zip": { bytes in
       guard let zip = try? ZipArchive(MemoryBytes(bytes), limits: ZipLimits(maxEntries: 64, maxEntryBytes: 1 << 20)) else { return }
       for e in zip.entries { _ = try? zip.read(e) }

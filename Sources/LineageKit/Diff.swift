@@ -1,4 +1,5 @@
 import LineageCore
+import LineageFormats
 import LineageNative
 import LineageStore
 import LineageTensor
@@ -145,6 +146,8 @@ extension Repository {
       change.changedBytes = n.byteLength
       return change
     }
+    // Quantized types without a dequantization are compared by bytes only.
+    let numeric = numeric && (!o.dtype.isQuantized || Dequantize.quantizedTypes.contains(o.dtype))
     var oldSquares = 0.0
     var diffSquares = 0.0
     var a: [Float] = []
@@ -154,11 +157,11 @@ extension Repository {
       if !same { change.changedBytes += UInt64(cn.length) }
       guard numeric else { continue }
       let oldBytes = try wrap { try objects.read(co.id, as: .chunk) }
-      oldBytes.withUnsafeBytes { TensorValues.floats($0, dtype: o.dtype, into: &a) }
+      try values(oldBytes, o.dtype, into: &a)
       a.withUnsafeBufferPointer { oldSquares += BLAS.dot($0, $0) }
       if same { continue }
       let newBytes = try wrap { try objects.read(cn.id, as: .chunk) }
-      newBytes.withUnsafeBytes { TensorValues.floats($0, dtype: n.dtype, into: &b) }
+      try values(newBytes, n.dtype, into: &b)
       // b ← b − a, then ‖b‖².
       a.withUnsafeBufferPointer { x in b.withUnsafeMutableBufferPointer { BLAS.axpy(-1, x, $0) } }
       b.withUnsafeBufferPointer { diffSquares += BLAS.dot($0, $0) }
@@ -167,5 +170,14 @@ extension Repository {
       change.relativeL2 = oldSquares > 0 ? (diffSquares / oldSquares).squareRoot() : (diffSquares > 0 ? .infinity : 0)
     }
     return change
+  }
+
+  /// A chunk's values as floats: element by element, or dequantized block by block (chunks of a
+  /// quantized tensor hold whole blocks).
+  private func values(_ bytes: [UInt8], _ dtype: DType, into out: inout [Float]) throws {
+    guard dtype.isQuantized else { return bytes.withUnsafeBytes { TensorValues.floats($0, dtype: dtype, into: &out) } }
+    do { out = try bytes.withUnsafeBytes { try Dequantize.floats($0, dtype: dtype) } } catch let p as any FormatProblem {
+      throw KitError.modelFormat(path: "chunk", format: dtype.rawValue, reason: p.description)
+    }
   }
 }

@@ -134,6 +134,81 @@ struct FormatsCLITests {
     #expect(bad.stderr.contains("the index puts tensor 'lm_head.weight' in 'model-00001-of-00002.safetensors', which does not hold it"), "\(bad.stderr)")
   }
 
+  @Test func ggufQuantizationsCommitByTensorDiffNumericallyAndCheckOutByteIdentical() throws {
+    let python = try #require(formatsTestPython)
+    let dir = TemporaryDirectory("lineage-gguf-cli")
+    let d = dir.path
+    let writer = """
+      import numpy as np, gguf
+      from gguf import GGUFWriter, GGMLQuantizationType as Q, quants
+      rng = np.random.default_rng(4)
+      base = {"token_embd.weight": rng.standard_normal((64, 128)).astype(np.float32),
+              "blk.0.ffn_up.weight": rng.standard_normal((32, 128)).astype(np.float32)}
+      def write(path, tensors):
+          w = GGUFWriter(path, "llama")
+          w.add_block_count(1)
+          for name, a in tensors.items():
+              q = quants.quantize(a, Q.Q8_0)
+              w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=Q.Q8_0)
+          w.add_tensor("output_norm.weight", np.ones(128, dtype=np.float16))
+          w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+      write("base.gguf", base)
+      child = dict(base)
+      child["blk.0.ffn_up.weight"] = base["blk.0.ffn_up.weight"] + 0.01 * rng.standard_normal((32, 128)).astype(np.float32)
+      write("child.bin", child)
+      """
+    let r = try runProcess(python, ["-c", writer], in: d)
+    try #require(r.status == 0, "\(r.stderr)")
+    try lineage(["init"], in: d)
+    try lineage(["commit", "base.gguf", "-m", "base", "--tag", "base"], in: d)
+    // A GGUF file named .bin is still read as GGUF (by its magic).
+    try FileManager.default.moveItem(atPath: "\(d)/base.gguf", toPath: "\(d)/base.orig")
+    try FileManager.default.copyItem(atPath: "\(d)/child.bin", toPath: "\(d)/base.gguf")
+    try lineage(["commit", "base.gguf", "-m", "child", "--parent", "base:quantize", "--tag", "child"], in: d)
+    let ls = try lineage(["ls", "child", "--tensors"], in: d)
+    #expect(ls.stdout.contains("blk.0.ffn_up.weight") && ls.stdout.contains("Q8_0") && ls.stdout.contains("[32, 128]"), "\(ls.stdout)")
+    let diff = try lineage(["diff", "base", "child", "--all", "--json"], in: d)
+    let changes = try #require((parseJSON(diff.stdout) as? [String: Any])?["tensors"] as? [[String: Any]])
+    let up = try #require(changes.first { $0["name"] as? String == "blk.0.ffn_up.weight" })
+    let l2 = try #require(up["relative_l2"] as? Double)
+    #expect(l2 > 0.003 && l2 < 0.03, "\(up)")
+    #expect(changes.first { $0["name"] as? String == "token_embd.weight" }?["status"] as? String == "unchanged")
+    try lineage(["checkout", "base", "-o", "out-base"], in: d)
+    try lineage(["checkout", "child", "-o", "out-child"], in: d)
+    #expect(readBytes("\(d)/out-base/base.gguf") == readBytes("\(d)/base.orig"))
+    #expect(readBytes("\(d)/out-child/base.gguf") == readBytes("\(d)/child.bin"))
+  }
+
+  @Test func aPublishedTorchScriptArchiveCommitsByTensorAndAMaliciousPickleIsRefused() throws {
+    let python = try #require(formatsTestPython)
+    let dir = TemporaryDirectory("lineage-torch-cli")
+    let d = dir.path
+    let writer = """
+      import importlib.util, os, shutil, pickle, zipfile
+      src = os.path.join(os.path.dirname(importlib.util.find_spec("silero_vad").origin), "data", "silero_vad.jit")
+      shutil.copy(src, "silero_vad.jit")
+      class Evil:
+          def __reduce__(self):
+              return (os.system, ("touch pwned",))
+      with zipfile.ZipFile("evil.pt", "w") as z:
+          z.writestr("archive/data.pkl", pickle.dumps({"weight": Evil()}, protocol=2))
+          z.writestr("archive/version", "3")
+      """
+    let r = try runProcess(python, ["-c", writer], in: d)
+    try #require(r.status == 0, "\(r.stderr)")
+    try lineage(["init"], in: d)
+    let bad = try lineage(["commit", "evil.pt", "-m", "evil"], in: d, expect: 4)
+    #expect(bad.stderr.contains("evil.pt: not a valid pytorch file") && bad.stderr.contains("posix.system"), "\(bad.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: "\(d)/pwned"))
+    try lineage(["commit", "silero_vad.jit", "-m", "silero"], in: d)
+    let ls = try lineage(["ls", "--tensors", "--json"], in: d)
+    let files = try #require((parseJSON(ls.stdout) as? [String: Any])?["files"] as? [[String: Any]])
+    #expect(files.first?["format"] as? String == "pytorch")
+    #expect((files.first?["tensors"] as? [[String: Any]])?.count == 33)
+    try lineage(["checkout", "HEAD", "-o", "out"], in: d)
+    #expect(readBytes("\(d)/out/silero_vad.jit") == readBytes("\(d)/silero_vad.jit"))
+  }
+
   @Test func aMalformedModelFileStopsTheCommitAndWritesNothing() throws {
     let dir = TemporaryDirectory("lineage-formats-bad")
     let d = dir.path

@@ -96,11 +96,12 @@ clean:
 # target (a bounded smoke run; raise it for a real campaign). Corpora and crashes go to .fuzz/.
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := safetensors npy npz zip gguf onnx pickle pytorch
-fuzz: deps
+fuzz: venv
 	swift build --scratch-path .build-fuzz --product lineage-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DLINEAGE_FUZZ
+	$(VENV)/bin/python .ci/fuzz-seeds.py .fuzz/seeds
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p .fuzz/$$t; echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
-	  LINEAGE_FUZZ_TARGET=$$t .build-fuzz/debug/lineage-fuzz .fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	  LINEAGE_FUZZ_TARGET=$$t .build-fuzz/debug/lineage-fuzz .fuzz/$$t .fuzz/seeds/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    -rss_limit_mb=2048 -artifact_prefix=.fuzz/$$t- 2>&1 | grep -E "^(Done [0-9]+ runs|==[0-9]+==ERROR|SUMMARY)" || true; \
 	  if ls .fuzz/$$t-crash-* .fuzz/$$t-leak-* .fuzz/$$t-timeout-* >/dev/null 2>&1; then echo "fuzz $$t found a failure"; exit 1; fi; \
 	done

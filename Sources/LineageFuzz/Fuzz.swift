@@ -7,32 +7,35 @@ import LineageFormats
 /// Built with libFuzzer by `make fuzz` (`-sanitize=fuzzer,address -D LINEAGE_FUZZ`); in a normal
 /// build this is a replayer: `lineage-fuzz TARGET FILE...` runs each file through the target.
 enum FuzzTargets {
-  static let all: [String: @Sendable ([UInt8]) -> Void] = [
-    "safetensors": { _ = try? SafetensorsSource(MemoryBytes($0)) },
+  static let all: [String: @Sendable ([UInt8]) -> Bool] = [
+    "safetensors": { (try? SafetensorsSource(MemoryBytes($0))) != nil },
     "npy": { read(try? NumPySource(MemoryBytes($0), name: "x")) },
     "npz": { read(try? NumPyArchiveSource(MemoryBytes($0), limits: ZipLimits(maxEntries: 64, maxEntryBytes: 1 << 20))) },
     "gguf": { bytes in
-      guard let gguf = try? GGUFSource(MemoryBytes(bytes)) else { return }
+      guard let gguf = try? GGUFSource(MemoryBytes(bytes)) else { return false }
       for t in gguf.tensors where t.byteLength <= 1 << 20 { _ = try? gguf.floats(of: t) }
+      return true
     },
     "onnx": { read(try? ONNXSource(MemoryBytes($0), external: { _ in MemoryBytes([UInt8](repeating: 0, count: 4096)) })) },
-    "pickle": { _ = try? PickleReader().read($0) },
+    "pickle": { (try? PickleReader().read($0)) != nil },
     "pytorch": { read(try? PyTorchSource(MemoryBytes($0))) },
     "zip": { bytes in
-      guard let zip = try? ZipArchive(MemoryBytes(bytes), limits: ZipLimits(maxEntries: 64, maxEntryBytes: 1 << 20)) else { return }
+      guard let zip = try? ZipArchive(MemoryBytes(bytes), limits: ZipLimits(maxEntries: 64, maxEntryBytes: 1 << 20)) else { return false }
       for e in zip.entries { _ = try? zip.read(e) }
+      return true
     },
   ]
 
   /// Read every tensor the parser accepted, so the lazy paths are fuzzed too.
-  static func read(_ source: (any TensorSource)?) {
-    guard let source else { return }
+  static func read(_ source: (any TensorSource)?) -> Bool {
+    guard let source else { return false }
     for t in source.tensors where t.byteLength <= 1 << 20 { _ = try? source.bytes(of: t) }
+    return true
   }
 }
 
 #if LINEAGE_FUZZ
-  let fuzzTarget: @Sendable ([UInt8]) -> Void = {
+  let fuzzTarget: @Sendable ([UInt8]) -> Bool = {
     let name = ProcessInfo.processInfo.environment["LINEAGE_FUZZ_TARGET"] ?? ""
     guard let target = FuzzTargets.all[name] else {
       FileHandle.standardError.write(Data("set LINEAGE_FUZZ_TARGET to one of \(FuzzTargets.all.keys.sorted())\n".utf8))
@@ -43,7 +46,7 @@ enum FuzzTargets {
 
   @_cdecl("LLVMFuzzerTestOneInput")
   public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    fuzzTarget(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+    _ = fuzzTarget(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
     return 0
   }
 
@@ -67,11 +70,12 @@ enum FuzzTargets {
         print("usage: lineage-fuzz TARGET FILE...   targets: \(FuzzTargets.all.keys.sorted().joined(separator: " "))")
         exit(64)
       }
+      var accepted = 0
       for path in args.dropFirst() {
         guard let data = FileManager.default.contents(atPath: path) else { continue }
-        target(Array(data))
+        if target(Array(data)) { accepted += 1 }
       }
-      print("replayed \(args.count - 1) input(s) through \(name)")
+      print("replayed \(args.count - 1) input(s) through \(name): \(accepted) accepted")
     }
   }
 #endif

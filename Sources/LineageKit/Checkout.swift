@@ -1,5 +1,6 @@
 import Foundation
 import LineageCore
+import LineageFormats
 import LineageNative
 import LineageStore
 import LineageTensor
@@ -192,19 +193,66 @@ extension Repository {
   }
 
   /// Write one tensor of a revision as a single-tensor safetensors file.
+  ///
+  /// The tensor is a stored tensor object, or else a tensor of a file's tensor view (a PyTorch
+  /// view into a shared storage, an encoded array). Quantized GGUF blocks are written dequantized
+  /// as F32, since safetensors has no block types.
   public func checkoutTensor(_ revision: String, name: String, file filePath: String? = nil, to path: String, force: Bool) throws
-    -> (ObjectID, TensorObject)
+    -> TensorCheckout
   {
     let id = try resolve(revision)
-    var found: [(String, ObjectID)] = []
-    for e in try tree(try commit(id).tree).entries where filePath == nil || e.path == filePath {
-      for case .tensor(let n, let tid) in try file(e.file).segments where n == name { found.append((e.path, tid)) }
+    let entries = try tree(try commit(id).tree).entries.filter { filePath == nil || $0.path == filePath }
+    var stored: [(String, ObjectID)] = []
+    for e in entries {
+      for case .tensor(let n, let tid) in try file(e.file).segments where n == name { stored.append((e.path, tid)) }
     }
-    guard let (_, tid) = found.first else { throw KitError.tensorNotFound(name: name, revision: revision) }
-    guard found.count == 1 else { throw KitError.ambiguousTensor(name: name, files: found.map(\.0)) }
+    var viewed: [(String, any TensorSource, TensorEntry)] = []
+    if stored.isEmpty {
+      for e in entries {
+        guard let source = try tensorSource(file: e.file, path: e.path), let t = source.tensor(named: name) else { continue }
+        viewed.append((e.path, source, t))
+      }
+    }
+    let places = stored.map(\.0) + viewed.map(\.0)
+    guard let place = places.first else { throw KitError.tensorNotFound(name: name, revision: revision) }
+    guard places.count == 1 else { throw KitError.ambiguousTensor(name: name, files: places) }
     if !force, case .missing = entryKind(path) {} else if !force { throw KitError.outputExists(path: path) }
-    let t = try tensor(tid)
-    let header = SafetensorsWriter.header([.init(name: name, dtype: t.dtype, shape: t.shape)])
+    var result: TensorCheckout
+    var body: (Int32, String) throws -> Void
+    if let (_, tid) = stored.first {
+      let t = try tensor(tid)
+      result = TensorCheckout(id: tid, file: place, dtype: t.dtype, shape: t.shape, dequantized: false)
+      if t.dtype.isQuantized {
+        var bytes = [UInt8](repeating: 0, count: Int(t.byteLength))
+        var at = 0
+        try streamChunks(t.chunks, progress: SilentProgress()) { chunk in
+          bytes.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[at..<(at + chunk.count)]).copyMemory(from: chunk) }
+          at += chunk.count
+        }
+        let floats = try dequantize(bytes, t.dtype, path: place)
+        result.dtype = .f32
+        result.dequantized = true
+        body = { fd, temp in try floats.withUnsafeBytes { try POSIX.writeAll(fd, $0, path: temp) } }
+      } else {
+        body = { fd, temp in try self.streamChunks(t.chunks, progress: SilentProgress()) { try POSIX.writeAll(fd, $0, path: temp) } }
+      }
+    } else {
+      let (_, source, t) = viewed[0]
+      var bytes: [UInt8]
+      do { bytes = try source.bytes(of: t) } catch let p as any FormatProblem {
+        throw KitError.modelFormat(path: place, format: source.format.rawValue, reason: p.description)
+      }
+      result = TensorCheckout(id: nil, file: place, dtype: t.dtype, shape: t.shape, dequantized: false)
+      if t.dtype.isQuantized {
+        let floats = try dequantize(bytes, t.dtype, path: place)
+        bytes = floats.withUnsafeBytes { Array($0) }
+        result.dtype = .f32
+        result.dequantized = true
+      }
+      let data = bytes
+      body = { fd, temp in try data.withUnsafeBytes { try POSIX.writeAll(fd, $0, path: temp) } }
+    }
+    let header = SafetensorsWriter.header([.init(name: name, dtype: result.dtype, shape: result.shape)])
     let dir = (path as NSString).deletingLastPathComponent
     let temp = "\(dir.isEmpty ? "." : dir)/.lineage-\(UUID().uuidString).tmp"
     let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -213,7 +261,7 @@ extension Repository {
       defer { close(fd) }
       try wrap {
         try header.withUnsafeBytes { try POSIX.writeAll(fd, $0, path: temp) }
-        try streamChunks(t.chunks, progress: SilentProgress()) { try POSIX.writeAll(fd, $0, path: temp) }
+        try body(fd, temp)
       }
     } catch {
       unlink(temp)
@@ -223,6 +271,23 @@ extension Repository {
       unlink(temp)
       throw KitError.io(operation: "rename", path: path, message: String(cString: strerror(errno)))
     }
-    return (tid, t)
+    return result
   }
+
+  private func dequantize(_ bytes: [UInt8], _ dtype: DType, path: String) throws -> [Float] {
+    do { return try bytes.withUnsafeBytes { try Dequantize.floats($0, dtype: dtype) } } catch let p as any FormatProblem {
+      throw KitError.modelFormat(path: path, format: dtype.rawValue, reason: p.description)
+    }
+  }
+}
+
+/// What `checkoutTensor` wrote.
+public struct TensorCheckout: Sendable {
+  /// The stored tensor object, or nil for a tensor of a file's tensor view.
+  public var id: ObjectID?
+  public var file: String
+  /// The dtype written (F32 for dequantized blocks).
+  public var dtype: DType
+  public var shape: [UInt64]
+  public var dequantized: Bool
 }

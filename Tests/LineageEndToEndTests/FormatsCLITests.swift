@@ -42,6 +42,11 @@ struct FormatsCLITests {
     let packed = byPath["packed.npz"]?["tensors"] as? [[String: Any]]
     let packedStorage = packed?.first?["storage"] as? String
     #expect(packedStorage == "encoded (deflated zip entry)")
+    // A tensor that is not stored verbatim (big-endian) checks out from the tensor view.
+    try lineage(["checkout", "HEAD", "--tensor", "b", "--file", "all.npz", "-o", "b.safetensors"], in: d)
+    let check = try runProcess(
+      python, ["-c", "from safetensors.numpy import load_file; import numpy as np; b = load_file('b.safetensors')['b']; print(b.dtype, b.tolist())"], in: d)
+    #expect(check.stdout == "int32 [0, 1, 2, 3, 4, 5, 6]\n", "\(check.stdout) \(check.stderr)")
     try lineage(["checkout", "HEAD", "-o", "out"], in: d)
     for f in ["w.npy", "all.npz", "packed.npz"] {
       #expect(readBytes("\(d)/out/\(f)") == readBytes("\(d)/model/\(f)"), "\(f)")
@@ -173,6 +178,19 @@ struct FormatsCLITests {
     let l2 = try #require(up["relative_l2"] as? Double)
     #expect(l2 > 0.003 && l2 < 0.03, "\(up)")
     #expect(changes.first { $0["name"] as? String == "token_embd.weight" }?["status"] as? String == "unchanged")
+    // A quantized tensor checks out as F32 safetensors, equal to gguf-py's dequantization.
+    try lineage(["checkout", "child", "--tensor", "blk.0.ffn_up.weight", "-o", "up.safetensors"], in: d)
+    let compare = """
+      import numpy as np, gguf
+      from safetensors.numpy import load_file
+      r = gguf.GGUFReader("child.bin")
+      t = next(t for t in r.tensors if t.name == "blk.0.ffn_up.weight")
+      ref = gguf.quants.dequantize(t.data, t.tensor_type).reshape(32, 128)
+      got = load_file("up.safetensors")["blk.0.ffn_up.weight"]
+      print(got.dtype, got.shape, np.array_equal(got, ref))
+      """
+    let same = try runProcess(python, ["-c", compare], in: d)
+    #expect(same.stdout == "float32 (32, 128) True\n", "\(same.stdout) \(same.stderr)")
     try lineage(["checkout", "base", "-o", "out-base"], in: d)
     try lineage(["checkout", "child", "-o", "out-child"], in: d)
     #expect(readBytes("\(d)/out-base/base.gguf") == readBytes("\(d)/base.orig"))

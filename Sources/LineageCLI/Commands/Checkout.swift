@@ -11,8 +11,10 @@ struct Checkout: ParsableCommand {
       left alone; files that differ are refused unless --force.
 
       --tensor NAME writes that one tensor as a single-tensor .safetensors file (to -o, default \
-      NAME.safetensors), which the safetensors and numpy libraries load directly. When several \
-      files hold a tensor of that name, --file PATH picks one.
+      NAME.safetensors), which the safetensors and numpy libraries load directly: a stored tensor, or \
+      any tensor of a file's tensor view (`ls --tensors`: PyTorch views, encoded arrays). Quantized \
+      GGUF tensors are written dequantized to F32. When several files hold a tensor of that name, \
+      --file PATH picks one.
       """)
 
   @OptionGroup var repository: RepositoryOptions
@@ -33,11 +35,14 @@ struct Checkout: ParsableCommand {
     let repo = try repository.open()
     if let tensor {
       let path = repository.path(output ?? tensor.replacingOccurrences(of: "/", with: "_") + ".safetensors")
-      let (id, t) = try repo.checkoutTensor(revision, name: tensor, file: file, to: path, force: force)
+      let t = try repo.checkoutTensor(revision, name: tensor, file: file, to: path, force: force)
       if json {
-        Render.json(["tensor": tensor, "id": id.hex, "dtype": t.dtype.rawValue, "shape": t.shape, "path": path])
+        Render.json([
+          "tensor": tensor, "id": t.id?.hex ?? NSNull(), "file": t.file, "dtype": t.dtype.rawValue, "shape": t.shape, "path": path,
+          "dequantized": t.dequantized,
+        ])
       } else {
-        Render.line("Wrote \(tensor) \(t.dtype.rawValue)\(Render.shape(t.shape)) to \(path)")
+        Render.line("Wrote \(tensor) \(t.dtype.rawValue)\(Render.shape(t.shape))\(t.dequantized ? " (dequantized)" : "") from \(t.file) to \(path)")
       }
       return
     }

@@ -41,6 +41,8 @@ let package = Package(
     // Model file formats behind one TensorSource protocol: safetensors, PyTorch zip (restricted
     // pickle), GGUF, ONNX, NumPy; pure parsing over ByteSource (no file I/O of its own).
     .target(name: "LineageFormats", dependencies: ["LineageCore", "LineageTensor", "LineageNative", "CMinizip"]),
+    // Weight forensics over tensors in memory: per-tensor metrics with OpenBLAS (compare).
+    .target(name: "LineageForensics", dependencies: ["LineageCore", "LineageFormats", "LineageNative"]),
     // Object store: packs, loose objects, refs, op log, codecs, locks, atomic files.
     .target(name: "LineageStore", dependencies: ["LineageCore", "LineageNative", "CSystem"]),
     // Code anchors: the git commit and working-tree state a checkpoint came from (libgit2).
@@ -53,14 +55,14 @@ let package = Package(
     .target(
       name: "LineageKit",
       dependencies: [
-        "LineageCore", "LineageTensor", "LineageFormats", "LineageStore", "LineageNative", "LineageGit",
+        "LineageCore", "LineageTensor", "LineageFormats", "LineageForensics", "LineageStore", "LineageNative", "LineageGit",
         "LineageProvenance", "LineageSigning", "CTOMLBridge", .product(name: "Yams", package: "Yams"),
       ]),
     // One file per verb, rendering, error → exit code.
     .target(
       name: "LineageCLI",
       dependencies: [
-        "LineageKit", "LineageCore", "LineageFormats", "LineageTensor", "LineageProvenance", "LineageSigning", "LineageNative",
+        "LineageKit", "LineageCore", "LineageFormats", "LineageForensics", "LineageTensor", "LineageProvenance", "LineageSigning", "LineageNative",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(name: "lineage", dependencies: ["LineageCLI"]),
@@ -79,6 +81,8 @@ let package = Package(
     .testTarget(
       name: "LineageKitTests",
       dependencies: ["LineageKit", "LineageStore", "LineageTensor", "LineageSigning", "LineageProvenance", "LineageTestSupport"]),
+    .testTarget(
+      name: "LineageForensicsTests", dependencies: ["LineageForensics", "LineageFormats", "LineageCore", "LineageTestSupport"]),
     .testTarget(name: "LineageGitTests", dependencies: ["LineageGit", "LineageTestSupport"]),
     .testTarget(
       name: "LineageProvenanceTests",

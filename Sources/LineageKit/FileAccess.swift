@@ -50,6 +50,11 @@ final class InputHandle: @unchecked Sendable {
     }
   }
 
+  /// The first `count` bytes, or the whole file when it is shorter.
+  func readPrefix(upTo count: Int) throws -> [UInt8] {
+    try read(count: Int(min(UInt64(count), stat.size)), at: 0)
+  }
+
   func read(count: Int, at offset: UInt64) throws -> [UInt8] {
     var out = [UInt8](repeating: 0, count: count)
     try out.withUnsafeMutableBytes { try read(into: $0, at: offset) }

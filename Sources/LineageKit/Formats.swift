@@ -35,6 +35,13 @@ extension Repository {
     _ bytes: any ByteSource, format: ModelFormat, path: String,
     external: (@Sendable (String) throws -> any ByteSource)? = nil
   ) throws -> any TensorSource {
+    try Self.openModel(bytes, format: format, path: path, external: external)
+  }
+
+  static func openModel(
+    _ bytes: any ByteSource, format: ModelFormat, path: String,
+    external: (@Sendable (String) throws -> any ByteSource)? = nil
+  ) throws -> any TensorSource {
     do {
       return try ModelFormats.open(bytes, format: format, name: (path as NSString).lastPathComponent, external: external)
     } catch let e as SafetensorsError {

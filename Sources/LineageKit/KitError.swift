@@ -20,6 +20,8 @@ public enum KitError: Error, Equatable, Sendable {
   case nothingToCommit
   /// A `.safetensors` file is malformed.
   case safetensors(path: String, SafetensorsError)
+  /// Two models cannot be compared (no tensor in common, a tensor that cannot be read as floats).
+  case forensics(String)
   /// A model file (PyTorch, GGUF, ONNX, NumPy) is malformed or unsafe: the format and the problem.
   case modelFormat(path: String, format: String, reason: String)
   /// A file changed size or time while it was being read.

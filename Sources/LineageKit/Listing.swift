@@ -2,6 +2,7 @@ import Foundation
 import LineageCore
 import LineageNative
 import LineageFormats
+import LineageForensics
 import LineageStore
 
 /// A file in a revision, with its tensors.
@@ -120,54 +121,115 @@ extension Repository {
   /// preferred format present (safetensors, GGUF, PyTorch, ONNX, npz, npy): a repository that
   /// ships the same weights as both safetensors and PyTorch is read once.
   public func modelView(_ revision: String, directory: String = "") throws -> (ObjectID, ModelView) {
+    let (id, view, _) = try assembledModel(revision, directory: directory)
+    return (id, view)
+  }
+
+  /// The model of a revision's directory with the reader of each file.
+  func assembledModel(_ revision: String, directory: String) throws -> (ObjectID, ModelView, [String: any TensorSource]) {
     let id = try resolve(revision)
     let prefix = directory.isEmpty || directory == "." ? "" : directory.hasSuffix("/") ? directory : directory + "/"
     let entries = try tree(try commit(id).tree).entries.filter {
       $0.path.hasPrefix(prefix) && !$0.path.dropFirst(prefix.count).contains("/")
     }
     let byName = Dictionary(entries.map { (String($0.path.dropFirst(prefix.count)), $0) }, uniquingKeysWith: { a, _ in a })
+    let (view, sources) = try Self.assemble(
+      directory: prefix.isEmpty ? "." : directory, prefix: prefix, names: Array(byName.keys),
+      format: { name in try byName[name].map { try self.file($0.file).format } },
+      read: { name in try byName[name].map { try self.fileBytes($0.file) } },
+      open: { name in try byName[name].flatMap { try self.tensorSource(file: $0.file, path: $0.path) } })
+    return (id, view, sources)
+  }
+
+  /// The model in a directory on disk (or a single model file), read in place; no repository
+  /// is needed.
+  public static func modelTensors(atPath path: String) throws -> ModelTensors {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw KitError.pathNotFound(path) }
+    func open(_ file: String) throws -> (any TensorSource)? {
+      let handle = try InputHandle(path: file)
+      let prefix = try handle.read(count: Int(min(handle.stat.size, 16)), at: 0)
+      let format = ModelFormats.readableFormat(name: file, prefix: prefix)
+      guard format != .opaque else { return nil }
+      let directory = (file as NSString).deletingLastPathComponent
+      let external: @Sendable (String) throws -> any ByteSource = { relative in
+        HandleBytes(handle: try InputHandle(path: "\(directory)/\(relative)"))
+      }
+      return try Repository.openModel(HandleBytes(handle: handle), format: format, path: file, external: external)
+    }
+    guard isDirectory.boolValue else {
+      guard let source = try open(path) else {
+        throw KitError.modelFormat(path: path, format: "opaque", reason: "not a model file lineage reads (Docs/Formats.md)")
+      }
+      return ModelTensors(label: path, items: source.tensors.map { .init(file: path, entry: $0, source: source) })
+    }
+    let names = try FileManager.default.contentsOfDirectory(atPath: path).filter {
+      if case .file = entryKind("\(path)/\($0)") { return true } else { return false }
+    }
+    let (view, sources) = try Self.assemble(
+      directory: path, prefix: path + "/", names: names,
+      format: { name in try open("\(path)/\(name)")?.format.rawValue ?? "opaque" },
+      read: { name in try InputHandle(path: "\(path)/\(name)").readPrefix(upTo: 64 << 20) },
+      open: { name in try open("\(path)/\(name)") })
+    return ModelTensors(label: path, items: view.tensors.compactMap { t in sources[t.file].map { .init(file: t.file, entry: t.entry, source: $0) } })
+  }
+
+  /// The model of a revision's directory, for forensics.
+  public func modelTensors(revision: String, directory: String = "") throws -> ModelTensors {
+    let (id, view, sources) = try assembledModel(revision, directory: directory)
+    let label = directory.isEmpty ? String(id.hex.prefix(12)) : "\(id.hex.prefix(12)):\(directory)"
+    return ModelTensors(label: label, items: view.tensors.compactMap { t in sources[t.file].map { .init(file: t.file, entry: t.entry, source: $0) } })
+  }
+
+  /// One model from a directory's files (names relative to it): a shard index's shards, or the
+  /// files of the most preferred format; config.json's summary.
+  static func assemble(
+    directory: String, prefix: String, names: [String], format: (String) throws -> String?, read: (String) throws -> [UInt8]?,
+    open: (String) throws -> (any TensorSource)?
+  ) throws -> (ModelView, [String: any TensorSource]) {
     var config: [(key: String, value: String)] = []
-    if let c = byName["config.json"], let json = try? StrictJSONParser.parse(try fileBytes(c.file)) {
+    if names.contains("config.json"), let bytes = try read("config.json"), let json = try? StrictJSONParser.parse(bytes) {
       for key in ["model_type", "architectures", "torch_dtype"] {
         guard let v = json[key] else { continue }
         let text = v.stringValue ?? v.arrayValue?.compactMap(\.stringValue).joined(separator: ",") ?? ""
         if !text.isEmpty { config.append((key, text)) }
       }
     }
-    let indexes = byName.keys.filter(ShardIndex.isIndexName).sorted { a, b in
+    let indexes = names.filter(ShardIndex.isIndexName).sorted { a, b in
       (a.hasSuffix(".safetensors.index.json") ? 0 : 1, a) < (b.hasSuffix(".safetensors.index.json") ? 0 : 1, b)
     }
     var chosen: [String] = []
     var index: (path: String, ShardIndex)?
-    if let name = indexes.first, let entry = byName[name] {
-      let parsed = try wrapFormat(path: entry.path) { try ShardIndex.parse(try fileBytes(entry.file), path: entry.path) }
-      index = (entry.path, parsed)
+    if let name = indexes.first, let bytes = try read(name) {
+      let path = prefix + name
+      let parsed = try Self.wrapFormat(path: path) { try ShardIndex.parse(bytes, path: path) }
+      index = (path, parsed)
       for (_, shard) in parsed.weightMap where !chosen.contains(shard) {
-        guard byName[shard] != nil else {
+        guard names.contains(shard) else {
           throw KitError.modelFormat(
-            path: entry.path, format: "shard index",
-            reason: ModelDirectoryError.missingShard(index: entry.path, shard: shard).description)
+            path: path, format: "shard index", reason: ModelDirectoryError.missingShard(index: path, shard: shard).description)
         }
         chosen.append(shard)
       }
     } else {
       let preference: [String] = ["safetensors", "gguf", "pytorch", "onnx", "npz", "npy"]
       var formats: [String: [String]] = [:]
-      for (name, e) in byName { formats[try file(e.file).format, default: []].append(name) }
+      for name in names where !ShardIndex.isIndexName(name) {
+        if let f = try format(name) { formats[f, default: []].append(name) }
+      }
       if let best = preference.first(where: { formats[$0] != nil }) { chosen = (formats[best] ?? []).sorted() }
     }
     var sources: [(name: String, source: any TensorSource)] = []
     for name in chosen {
-      guard let e = byName[name], let source = try tensorSource(file: e.file, path: e.path) else { continue }
+      guard let source = try open(name) else { continue }
       sources.append((name, source))
     }
-    let tensors = try wrapFormat(path: prefix.isEmpty ? "." : directory) { try ModelAssembly.merge(files: sources, index: index) }
-    return (
-      id,
-      ModelView(
-        directory: prefix.isEmpty ? "." : directory, index: index?.path, files: chosen.map { prefix + $0 }, config: config,
-        tensors: tensors.map { ModelTensor(file: prefix + $0.file, entry: $0.entry) })
-    )
+    let tensors = try Self.wrapFormat(path: directory) { try ModelAssembly.merge(files: sources, index: index) }
+    let view = ModelView(
+      directory: directory, index: index?.path, files: chosen.map { prefix + $0 }, config: config,
+      tensors: tensors.map { ModelTensor(file: prefix + $0.file, entry: $0.entry) })
+    let byPath = Dictionary(sources.map { (prefix + $0.name, $0.source) }, uniquingKeysWith: { a, _ in a })
+    return (view, byPath)
   }
 
   /// A whole stored file's bytes (small files: configs, indexes).
@@ -177,7 +239,7 @@ extension Repository {
     return try StoredFileBytes(objects: objects, size: f.size, chunks: try chunkList(f)).read(count: Int(f.size), at: 0, what: "file")
   }
 
-  func wrapFormat<T>(path: String, _ body: () throws -> T) throws -> T {
+  static func wrapFormat<T>(path: String, _ body: () throws -> T) throws -> T {
     do { return try body() } catch let p as ModelDirectoryError {
       throw KitError.modelFormat(path: path, format: "model directory", reason: p.description)
     }

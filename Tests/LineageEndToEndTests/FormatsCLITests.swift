@@ -227,6 +227,71 @@ struct FormatsCLITests {
     #expect(readBytes("\(d)/out/silero_vad.jit") == readBytes("\(d)/silero_vad.jit"))
   }
 
+  /// The same weights written by five producers compare as identical (or, quantized, as nearly
+  /// so), from paths and from revisions alike.
+  @Test func compareReadsEveryFormat() throws {
+    let python = try #require(formatsTestPython)
+    let dir = TemporaryDirectory("lineage-compare")
+    let d = dir.path
+    let writer = """
+      import numpy as np, gguf, onnx, sys, types, pickle, zipfile, collections, io
+      from onnx import helper, numpy_helper, TensorProto
+      from safetensors.numpy import save_file
+      rng = np.random.default_rng(12)
+      t = {"layers.0.w": rng.standard_normal((16, 64)).astype(np.float32), "layers.0.b": rng.standard_normal(64).astype(np.float32)}
+      save_file(t, "model.safetensors")
+      np.savez("model.npz", **t)
+      w = gguf.GGUFWriter("model.gguf", "llama")
+      for name, a in t.items():
+          q = gguf.quants.quantize(a, gguf.GGMLQuantizationType.Q8_0)
+          w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+      w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+      g = helper.make_graph([], "g", [], [], [numpy_helper.from_array(a, n) for n, a in t.items()])
+      onnx.save_model(helper.make_model(g), "model.onnx")
+      torch = types.ModuleType("torch"); utils = types.ModuleType("torch._utils")
+      sys.modules["torch"] = torch; sys.modules["torch._utils"] = utils
+      def rebuild(*a): pass
+      rebuild.__module__, rebuild.__qualname__ = "torch._utils", "_rebuild_tensor_v2"; utils._rebuild_tensor_v2 = rebuild
+      FloatStorage = type("FloatStorage", (), {"__module__": "torch"}); torch.FloatStorage = FloatStorage
+      class S:
+          def __init__(self, k, a): self.k, self.a = k, a
+      class T:
+          def __init__(self, s): self.s = s
+          def __reduce_ex__(self, p): return (rebuild, (self.s, 0, self.s.a.shape, tuple(x // 4 for x in self.s.a.strides), False, collections.OrderedDict()))
+      class P(pickle.Pickler):
+          def persistent_id(self, o): return ("storage", FloatStorage, o.k, "cpu", o.a.size) if isinstance(o, S) else None
+      storages = [S(str(i), a) for i, a in enumerate(t.values())]
+      buf = io.BytesIO(); P(buf, protocol=2).dump(collections.OrderedDict((n, T(s)) for n, s in zip(t, storages)))
+      with zipfile.ZipFile("model.pt", "w") as z:
+          z.writestr("archive/data.pkl", buf.getvalue())
+          for s in storages: z.writestr("archive/data/" + s.k, s.a.tobytes())
+      """
+    let r = try runProcess(python, ["-c", writer], in: d)
+    try #require(r.status == 0, "\(r.stderr)")
+    func compare(_ a: String, _ b: String) throws -> [String: [String: Any]] {
+      let out = try lineage(["compare", a, b, "--json"], in: d)
+      let rows = try #require((parseJSON(out.stdout) as? [String: Any])?["tensors"] as? [[String: Any]])
+      return Dictionary(uniqueKeysWithValues: rows.map { ($0["name"] as? String ?? "", $0) })
+    }
+    // Outside a repository: paths alone.
+    for other in ["model.npz", "model.onnx", "model.pt"] {
+      let rows = try compare("model.safetensors", other)
+      #expect(rows.count == 2, "\(other)")
+      for (name, row) in rows {
+        #expect(row["relative_l2"] as? Double == 0 && row["cosine"] as? Double ?? 0 > 0.999_999, "\(other) \(name) \(row)")
+      }
+    }
+    let quantized = try compare("model.safetensors", "model.gguf")
+    let w = try #require(quantized["layers.0.w"])
+    #expect((w["cosine"] as? Double ?? 0) > 0.9999 && (w["relative_l2"] as? Double ?? 1) > 0, "\(w)")
+    #expect(w["dtype_b"] as? String == "Q8_0")
+    // A revision against a path.
+    try lineage(["init"], in: d)
+    try lineage(["commit", "model.gguf", "-m", "q8"], in: d)
+    let fromStore = try compare("HEAD", "model.safetensors")
+    #expect(fromStore["layers.0.w"]?["cosine"] as? Double == w["cosine"] as? Double)
+  }
+
   @Test func aMalformedModelFileStopsTheCommitAndWritesNothing() throws {
     let dir = TemporaryDirectory("lineage-formats-bad")
     let d = dir.path

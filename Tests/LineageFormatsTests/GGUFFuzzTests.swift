@@ -10,29 +10,8 @@ import Testing
 /// dequantize, or be rejected with a typed `FormatProblem`; never a crash, a hang or a read past
 /// the end (`MemoryBytes` traps on one).
 @Suite struct GGUFFuzzTests {
-  /// Apply 1–4 seeded mutations: byte flips, truncation, insertion, or a plausible-looking lie
-  /// (a small or huge u64) written over eight bytes, where counts, lengths and offsets live.
-  func mutate(_ bytes: [UInt8], _ state: inout UInt64) -> [UInt8] {
-    var out = bytes
-    for _ in 0...(SplitMix64.next(&state) % 4) {
-      let r = SplitMix64.next(&state)
-      guard !out.isEmpty else { break }
-      let at = Int(r >> 8) % out.count
-      switch r % 5 {
-      case 0: out[at] ^= UInt8(truncatingIfNeeded: r >> 40) | 1
-      case 1: out = Array(out.prefix(at))
-      case 2: out.insert(UInt8(truncatingIfNeeded: r >> 32), at: at)
-      case 3:
-        let lies: [UInt64] = [0, 1, 4, 5, 32, UInt64(out.count), UInt64(out.count * 2), 1 << 32, 1 << 62, .max]
-        let lie = lies[Int(r >> 50) % lies.count]
-        withUnsafeBytes(of: lie.littleEndian) { lieBytes in
-          for k in 0..<8 where at + k < out.count { out[at + k] = lieBytes[k] }
-        }
-      default: out[at] = [0, 9, 13, 0x80, 0xFF][Int(r >> 50) % 5]
-      }
-    }
-    return out
-  }
+  /// Lies over eight bytes where GGUF keeps its u64 counts, lengths and offsets.
+  let mutator = ByteMutator(lies: [0, 1, 4, 5, 32, nil, 1 << 32, 1 << 62, .max])
 
   static func seeds() -> [[UInt8]] {
     typealias B = GGUFBytes
@@ -58,7 +37,7 @@ import Testing
     var accepted = 0
     var rejected = 0
     for k in 0..<5000 {
-      let bytes = mutate(seeds[k % seeds.count], &state)
+      let bytes = mutator.mutate(seeds[k % seeds.count], &state)
       do {
         let s = try GGUFSource(MemoryBytes(bytes))
         try RegionCheck.validate(s.regions, fileSize: UInt64(bytes.count))

@@ -9,23 +9,9 @@ import Testing
 /// must each be accepted with regions that pass RegionCheck and tensors whose bytes read back at
 /// their declared length, or be rejected with a typed `FormatProblem`; never a crash or a hang.
 @Suite struct ONNXFuzzTests {
-  /// Apply 1–4 seeded mutations: byte flips, truncation, insertion, or a byte that means much in
-  /// protobuf (continuation bit, tag of a length-delimited field, zero).
-  func mutate(_ bytes: [UInt8], _ state: inout UInt64) -> [UInt8] {
-    var out = bytes
-    for _ in 0...(SplitMix64.next(&state) % 4) {
-      let r = SplitMix64.next(&state)
-      guard !out.isEmpty else { break }
-      let at = Int(r >> 8) % out.count
-      switch r % 4 {
-      case 0: out[at] ^= UInt8(truncatingIfNeeded: r >> 40) | 1
-      case 1: out = Array(out.prefix(at))
-      case 2: out.insert(UInt8(truncatingIfNeeded: r >> 32), at: at)
-      default: out[at] = [0x80, 0xFF, 0x00, 0x01, 0x0A, 0x12, 0x2A, 0x3A, 0x4A, 0x7F][Int(r >> 50) % 10]
-      }
-    }
-    return out
-  }
+  /// Bytes that mean much in protobuf: continuation bit, tags of length-delimited fields, zero.
+  let mutator = ByteMutator(
+    interestingBytes: [0x80, 0xFF, 0x00, 0x01, 0x0A, 0x12, 0x2A, 0x3A, 0x4A, 0x7F], lies: [0, 1, 0x7F, 0x80], lieWidth: 1)
 
   static func seeds() -> [[UInt8]] {
     let constant = ONNXBytes.node(
@@ -61,7 +47,7 @@ import Testing
     var accepted = 0
     var rejected = 0
     for k in 0..<5000 {
-      let bytes = mutate(seeds[k % seeds.count], &state)
+      let bytes = mutator.mutate(seeds[k % seeds.count], &state)
       do {
         let s = try ONNXSource(MemoryBytes(bytes), external: resolver)
         try RegionCheck.validate(s.regions, fileSize: UInt64(bytes.count))

@@ -184,27 +184,9 @@ import Testing
   }
 }
 
-/// Seeded byte mutations shared by the format fuzz tests: flips, truncation, insertion,
-/// deletion, and small integers written over bytes (lengths and counts).
+/// The pickle fuzz tests' mutations: pickle opcodes and 4-byte lengths up to 70,000.
 enum FuzzMutation {
-  static func mutate(_ bytes: [UInt8], _ state: inout UInt64) -> [UInt8] {
-    var out = bytes
-    for _ in 0...(SplitMix64.next(&state) % 4) {
-      let r = SplitMix64.next(&state)
-      guard !out.isEmpty else { break }
-      let at = Int(r >> 8) % out.count
-      switch r % 6 {
-      case 0: out[at] ^= UInt8(truncatingIfNeeded: r >> 40) | 1
-      case 1: out = Array(out.prefix(at))
-      case 2: out.insert(UInt8(truncatingIfNeeded: r >> 32), at: at)
-      case 3: out.remove(at: at)
-      case 4: out[at] = [0x00, 0x01, 0x7F, 0x80, 0xFF, 0x28, 0x2E, 0x61][Int(r >> 50) % 8]
-      default:
-        for (k, b) in PickleBytes.le(UInt64(truncatingIfNeeded: r >> 20) % 70_000, 4).enumerated() where at + k < out.count {
-          out[at + k] = b
-        }
-      }
-    }
-    return out
-  }
+  static let mutator = ByteMutator(
+    interestingBytes: [0x00, 0x01, 0x7F, 0x80, 0xFF, 0x28, 0x2E, 0x61], lies: [0, 1, 255, 65_535, 70_000, nil], lieWidth: 4)
+  static func mutate(_ bytes: [UInt8], _ state: inout UInt64) -> [UInt8] { mutator.mutate(bytes, &state) }
 }

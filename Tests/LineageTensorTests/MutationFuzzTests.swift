@@ -8,27 +8,9 @@ import Testing
 /// crash, a hang or an out-of-bounds read. (Run under `swift test -Xswiftc -sanitize=address`
 /// for memory checking.)
 @Suite struct MutationFuzzTests {
-  /// Apply 1–4 seeded mutations: byte flips, truncation, insertion, or a lie in the length prefix.
-  func mutate(_ bytes: [UInt8], _ state: inout UInt64) -> [UInt8] {
-    var out = bytes
-    for _ in 0...(SplitMix64.next(&state) % 4) {
-      let r = SplitMix64.next(&state)
-      guard !out.isEmpty else { break }
-      let at = Int(r >> 8) % out.count
-      switch r % 5 {
-      case 0: out[at] ^= UInt8(truncatingIfNeeded: r >> 40) | 1
-      case 1: out = Array(out.prefix(at))
-      case 2: out.insert(UInt8(truncatingIfNeeded: r >> 32), at: at)
-      case 3:
-        let lie = UInt64(truncatingIfNeeded: r >> 16) % UInt64(out.count * 2 + 16)
-        withUnsafeBytes(of: lie.littleEndian) { lieBytes in
-          for k in 0..<min(8, out.count) { out[k] = lieBytes[k] }
-        }
-      default: out[at] = [UInt8(ascii: "\""), UInt8(ascii: "}"), UInt8(ascii: ","), UInt8(ascii: "9"), 0xFF][Int(r >> 50) % 5]
-      }
-    }
-    return out
-  }
+  /// JSON punctuation, and lies in the 8-byte length prefix.
+  let mutator = ByteMutator(
+    interestingBytes: [UInt8(ascii: "\""), UInt8(ascii: "}"), UInt8(ascii: ","), UInt8(ascii: "9"), 0xFF], lies: [nil], liesAtStart: true)
 
   @Test func safetensorsParserNeverCrashesAndAcceptsOnlyExactLayouts() {
     let seeds = [
@@ -41,7 +23,7 @@ import Testing
     var accepted = 0
     var rejected = 0
     for k in 0..<4000 {
-      let bytes = mutate(seeds[k % seeds.count], &state)
+      let bytes = mutator.mutate(seeds[k % seeds.count], &state)
       let size = UInt64(bytes.count)
       do {
         let n = try SafetensorsLayout.headerLength(prefix: Array(bytes.prefix(8)), fileSize: size)
@@ -63,7 +45,7 @@ import Testing
     let tree = (try? TreeObject(entries: [TreeEntry(path: "a/b", mode: TreeEntry.regular, file: chunk)]).encoded()) ?? []
     var state: UInt64 = 0xBEEF
     for k in 0..<3000 {
-      let input = mutate([tensor, file, tree][k % 3], &state)
+      let input = mutator.mutate([tensor, file, tree][k % 3], &state)
       _ = try? TensorObject.decode(input)
       _ = try? FileObject.decode(input)
       _ = try? TreeObject.decode(input)

@@ -12,6 +12,13 @@ enum Render {
   /// Write a line to standard output.
   static func line(_ s: String = "") { print(s) }
 
+  /// Escape for a double-quoted Graphviz string.
+  static func dotEscape(_ s: String, keepNewlines: Bool = false) -> String {
+    var out = s.replacingOccurrences(of: "\\", with: keepNewlines ? "\\" : "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+    if !keepNewlines { out = out.replacingOccurrences(of: "\n", with: " ") }
+    return out
+  }
+
   /// Pretty, key-sorted JSON on standard output.
   static func json(_ value: Any) {
     let data = (try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)

@@ -70,10 +70,11 @@ extension Repository {
       }
     }
     for path in conflicting { out[path] = nil }
-    // Regions must hold in the data file as it is now; otherwise store it opaque.
+    // Regions must hold in the data file as it is now (through a link, as inputs are read);
+    // otherwise store it opaque.
     for (path, regions) in out {
       var st = stat()
-      if lstat(path, &st) != 0 || (try? RegionCheck.validate(regions, fileSize: UInt64(st.st_size))) == nil { out[path] = nil }
+      if stat(path, &st) != 0 || (try? RegionCheck.validate(regions, fileSize: UInt64(st.st_size))) == nil { out[path] = nil }
     }
     return out
   }

@@ -84,12 +84,7 @@ struct Graph: ParsableCommand {
     }
   }
 
-  /// Escape for a double-quoted Graphviz string.
-  func dot(_ s: String, keepNewlines: Bool = false) -> String {
-    var out = s.replacingOccurrences(of: "\\", with: keepNewlines ? "\\" : "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-    if !keepNewlines { out = out.replacingOccurrences(of: "\n", with: " ") }
-    return out
-  }
+  func dot(_ s: String, keepNewlines: Bool = false) -> String { Render.dotEscape(s, keepNewlines: keepNewlines) }
 
   /// Escape for a double-quoted Mermaid label (entity codes for quotes).
   func mermaid(_ s: String) -> String {

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import LineageCore
+import LineageKit
+
+struct Descendants: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "List every model that inherits from a commit or from training data",
+    discussion: """
+      FROM is a revision, or sha256:HEX, a data digest (as `lineage show` prints it): then the \\
+      commits whose records list that data are the roots, and everything descended from them is \\
+      listed too. Inheritance follows declared parents through every branch and tag, whatever \\
+      the relation (fine-tune, quantize, merge…); each descendant is shown with its nearest path \\
+      of inheritance.
+
+      Not built yet: inferred parent edges (lineage infer) and quarantine (issue 5's later steps).
+      """)
+
+  @OptionGroup var repository: RepositoryOptions
+
+  @Argument(help: "A revision, or sha256:HEX (a data digest).") var from: String
+
+  @Option(name: .long, help: "text, dot (Graphviz) or json.") var format: String = "text"
+
+  @Flag(help: "Same as --format json.") var json = false
+
+  func validate() throws {
+    guard ["text", "dot", "json"].contains(format) else { throw ValidationError("--format must be text, dot or json") }
+  }
+
+  func run() throws {
+    let report = try repository.open().descendants(of: from)
+    func title(_ r: CommitRecord) -> String { String(r.message.split(separator: "\n").first ?? "") }
+    func chain(_ d: LineageKit.Descendant) -> String {
+      guard let first = d.path.first else { return "" }
+      return d.path.reduce(first.parent.short) { $0 + " -\($1.relation?.rawValue ?? "parent")-> " + $1.child.short }
+    }
+    switch json ? "json" : format {
+    case "json":
+      Render.json([
+        "query": report.query,
+        "roots": report.roots.map { r -> [String: Any] in
+          var v: [String: Any] = ["id": r.id.hex, "message": r.record.message]
+          if let d = r.data { v["data"] = ["uri": d.uri, "role": d.role, "digest": d.digest] }
+          return v
+        },
+        "descendants": report.descendants.map { d in
+          [
+            "id": d.id.hex, "message": d.record.message, "root": d.root.hex, "depth": d.path.count,
+            "path": d.path.map { ["parent": $0.parent.hex, "child": $0.child.hex, "relation": $0.relation?.rawValue ?? NSNull(), "inferred": false] as [String: Any] },
+          ] as [String: Any]
+        },
+      ])
+    case "dot":
+      Render.line("digraph descendants {")
+      Render.line("  rankdir=BT;")
+      Render.line("  node [shape=box, fontname=\"Helvetica\"];")
+      for r in report.roots {
+        let why = r.data.map { "\\ntrained on \($0.uri)" } ?? ""
+        Render.line("  \"\(r.id.short)\" [label=\"\(Render.dotEscape(r.id.short + " " + title(r.record) + why))\", style=filled, fillcolor=\"#f4cccc\"];")
+      }
+      for d in report.descendants {
+        Render.line("  \"\(d.id.short)\" [label=\"\(Render.dotEscape(d.id.short + " " + title(d.record)))\"];")
+        if let step = d.path.last {
+          Render.line("  \"\(d.id.short)\" -> \"\(step.parent.short)\" [label=\"\(step.relation?.rawValue ?? "")\"];")
+        }
+      }
+      Render.line("}")
+    default:
+      for r in report.roots {
+        let why = r.data.map { " (trained on \($0.uri))" } ?? ""
+        Render.line("\(r.id.short) \(title(r.record))\(why)")
+      }
+      Render.line("\(report.descendants.count) descendant(s)")
+      for d in report.descendants { Render.line("  \(d.id.short) \(title(d.record))  via \(chain(d))") }
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import LineageCore
+
+/// One edge of inheritance: `child` declares `parent` with `relation`.
+public struct InheritanceStep: Equatable, Sendable {
+  public var parent: ObjectID
+  public var child: ObjectID
+  public var relation: ParentRelation?
+}
+
+/// A commit that inherits from the start of a `descendants` query.
+public struct Descendant: Sendable {
+  public var id: ObjectID
+  public var record: CommitRecord
+  /// Steps from a root to this commit (shortest, in order); empty for a root itself.
+  public var path: [InheritanceStep]
+  /// The root it inherits from.
+  public var root: ObjectID
+}
+
+/// Every commit that inherits from a commit, or from training data.
+public struct DescendantsReport: Sendable {
+  /// What was asked: a commit id or a `sha256:` data digest.
+  public var query: String
+  /// The commit asked about, or the commits whose records list the data digest.
+  public var roots: [(id: ObjectID, record: CommitRecord, data: DataRef?)]
+  /// Descendants of the roots through declared parents, nearest first (roots excluded).
+  public var descendants: [Descendant]
+}
+
+extension Repository {
+  /// Every commit reachable from a branch or tag that inherits from `spec`: a revision, or
+  /// `sha256:HEX`, a data digest (the commits trained on that data, and everything descended
+  /// from them). Inheritance follows declared parents; inferred edges are not recorded yet.
+  public func descendants(of spec: String) throws -> DescendantsReport {
+    let all = try ancestry(from: try allRefTargets(), skipDamaged: true)
+    var children: [ObjectID: [InheritanceStep]] = [:]
+    for c in all {
+      for p in c.record.parents {
+        children[p.id, default: []].append(InheritanceStep(parent: p.id, child: c.id, relation: p.relation))
+      }
+    }
+    var roots: [(id: ObjectID, record: CommitRecord, data: DataRef?)] = []
+    if spec.hasPrefix("sha256:") {
+      let digest = spec.lowercased()
+      guard DataRef.isValidDigest(digest) else { throw KitError.invalidRecord("\(spec) is not sha256: and 64 hex digits") }
+      // Oldest first, so that a root's own descendants that also list the data stay roots.
+      for c in all.reversed() {
+        if let d = c.record.data.first(where: { $0.digest == digest }) { roots.append((c.id, c.record, d)) }
+      }
+    } else {
+      let id = try resolve(spec)
+      roots.append((id, try commit(id), nil))
+    }
+    // Breadth first from all roots at once: each descendant gets its nearest root and path.
+    var seen = Set(roots.map(\.id))
+    var queue: [(ObjectID, ObjectID, [InheritanceStep])] = roots.map { ($0.id, $0.id, []) }
+    var out: [Descendant] = []
+    let records = Dictionary(all.map { ($0.id, $0.record) }, uniquingKeysWith: { a, _ in a })
+    var head = 0
+    while head < queue.count {
+      let (id, root, path) = queue[head]
+      head += 1
+      for step in children[id] ?? [] where !seen.contains(step.child) {
+        seen.insert(step.child)
+        guard let record = records[step.child] else { continue }
+        let next = path + [step]
+        out.append(Descendant(id: step.child, record: record, path: next, root: root))
+        queue.append((step.child, root, next))
+      }
+    }
+    return DescendantsReport(query: spec, roots: roots, descendants: out)
+  }
+}

@@ -20,6 +20,8 @@ public enum KitError: Error, Equatable, Sendable {
   case nothingToCommit
   /// A `.safetensors` file is malformed.
   case safetensors(path: String, SafetensorsError)
+  /// A policy file is malformed: the file and what is wrong (Docs/Policy.md).
+  case policy(path: String, reason: String)
   /// Two models cannot be compared (no tensor in common, a tensor that cannot be read as floats).
   case forensics(String)
   /// A model file (PyTorch, GGUF, ONNX, NumPy) is malformed or unsafe: the format and the problem.

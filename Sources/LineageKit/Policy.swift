@@ -1,0 +1,239 @@
+import Foundation
+import LineageCore
+import LineageNative
+import LineageSigning
+import LineageStore
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The requirements a model must meet (Docs/Policy.md).
+public struct PolicyRules: Equatable, Sendable {
+  public var requireSignature = false
+  public var requireData = false
+  public var requireEnvironment = false
+  public var requireCodeAnchor = false
+  public var requireDeclaredParents = false
+  /// Ancestors allowed without a good signature; -1: no limit.
+  public var maxUnverifiedDepth = -1
+  public init() {}
+}
+
+/// A provenance policy: base rules, per-path overrides, the model globs and trust.
+public struct Policy: Sendable {
+  public var file: String
+  public var rules = PolicyRules()
+  /// Absolute path of the allowed_signers file the policy names, if any.
+  public var allowedSigners: String?
+  public var models = ["*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf", "*.onnx", "*.npz"]
+  public var overrides: [(path: String, members: [(String, JSONValue)])] = []
+
+  /// Read a policy file (TOML), refusing unknown keys and wrong types by name.
+  public static func load(_ path: String) throws -> Policy {
+    let bytes: [UInt8]
+    do { bytes = try POSIX.readWholeFile(path) } catch { throw KitError.policy(path: path, reason: "cannot be read") }
+    let json: JSONValue
+    do { json = try RecordValues.toml(bytes, path: path) } catch {
+      if case .valuesFile(_, let reason) = error { throw KitError.policy(path: path, reason: reason) }
+      throw error
+    }
+    var p = Policy(file: path)
+    for (key, value) in json.objectValue ?? [] {
+      switch key {
+      case "policy":
+        guard let members = value.objectValue else { throw KitError.policy(path: path, reason: "[policy] must be a table") }
+        for (k, v) in members {
+          switch k {
+          case "allowed_signers":
+            guard let s = v.stringValue, !s.isEmpty else { throw KitError.policy(path: path, reason: "allowed_signers must be a path") }
+            p.allowedSigners = s.hasPrefix("/") ? s : (path as NSString).deletingLastPathComponent + "/" + s
+          case "models":
+            guard let list = v.arrayValue?.compactMap(\.stringValue), list.count == v.arrayValue?.count, !list.isEmpty else {
+              throw KitError.policy(path: path, reason: "models must be a list of globs")
+            }
+            p.models = list
+          default: try apply(k, v, to: &p.rules, path: path)
+          }
+        }
+      case "override":
+        guard let tables = value.arrayValue else { throw KitError.policy(path: path, reason: "[[override]] must be an array of tables") }
+        for t in tables {
+          guard let members = t.objectValue, let glob = t["path"]?.stringValue else {
+            throw KitError.policy(path: path, reason: "every [[override]] needs path = \"GLOB\"")
+          }
+          var probe = PolicyRules()
+          for (k, v) in members where k != "path" { try apply(k, v, to: &probe, path: path) }
+          p.overrides.append((glob, members.filter { $0.0 != "path" }))
+        }
+      default: throw KitError.policy(path: path, reason: "unknown table or key '\(key)'")
+      }
+    }
+    return p
+  }
+
+  static func apply(_ key: String, _ value: JSONValue, to rules: inout PolicyRules, path: String) throws {
+    func flag() throws -> Bool {
+      guard case .bool(let b) = value else { throw KitError.policy(path: path, reason: "\(key) must be true or false") }
+      return b
+    }
+    switch key {
+    case "require_signature": rules.requireSignature = try flag()
+    case "require_data": rules.requireData = try flag()
+    case "require_environment": rules.requireEnvironment = try flag()
+    case "require_code_anchor": rules.requireCodeAnchor = try flag()
+    case "require_declared_parents": rules.requireDeclaredParents = try flag()
+    case "max_unverified_depth":
+      guard let n = value.int64Value, n >= -1, n <= Int64(Int32.max) else {
+        throw KitError.policy(path: path, reason: "max_unverified_depth must be an integer ≥ -1")
+      }
+      rules.maxUnverifiedDepth = Int(n)
+    default: throw KitError.policy(path: path, reason: "unknown key '\(key)'")
+    }
+  }
+
+  /// The rules for a model at `path` (overrides in order, later ones winning).
+  public func rules(for path: String?) -> PolicyRules {
+    var r = rules
+    guard let path else { return r }
+    for (glob, members) in overrides where Self.matches(glob, path) {
+      for (k, v) in members { try? Self.apply(k, v, to: &r, path: file) }
+    }
+    return r
+  }
+
+  /// Whether a path is a model file by the policy's globs.
+  public func isModel(_ path: String) -> Bool { models.contains { Self.matches($0, path) } }
+
+  /// Shell globs (fnmatch); a pattern without `/` matches the file name.
+  public static func matches(_ glob: String, _ path: String) -> Bool {
+    let subject = glob.contains("/") ? path : (path as NSString).lastPathComponent
+    return fnmatch(glob, subject, 0) == 0
+  }
+}
+
+/// One unmet requirement, with how to meet it.
+public struct PolicyViolation: Equatable, Sendable {
+  public var rule: String
+  public var message: String
+  public var fix: String
+}
+
+/// The outcome of checking one revision or file.
+public struct PolicyOutcome: Sendable {
+  public var subject: String
+  /// The commit that satisfies the policy, or (when none does) the candidates and their reasons.
+  public var passing: ObjectID?
+  public var candidates: [(commit: ObjectID?, violations: [PolicyViolation])]
+  public var passed: Bool { passing != nil }
+}
+
+extension Repository {
+  /// What `id` lacks under `rules`.
+  public func violations(of id: ObjectID, rules: PolicyRules, signers: AllowedSigners?) throws -> [PolicyViolation] {
+    let r = try commit(id)
+    var out: [PolicyViolation] = []
+    if rules.requireSignature {
+      let status = Self.checkSignature(r, signers: signers).status
+      if case .good = status {} else {
+        out.append(
+          .init(
+            rule: "require_signature", message: "signature is \(status.word)",
+            fix: "sign commits with a trusted key: lineage keygen --trust YOU, or add your key to allowed_signers"))
+      }
+    }
+    if rules.requireData, r.data.isEmpty {
+      out.append(.init(rule: "require_data", message: "no training-data digest", fix: "lineage commit … --data PATH (or --data-digest URI=sha256:HEX)"))
+    }
+    if rules.requireEnvironment, r.environment == nil {
+      out.append(.init(rule: "require_environment", message: "no environment capture", fix: "lineage commit without --no-environment"))
+    }
+    if rules.requireCodeAnchor, r.code == nil {
+      out.append(.init(rule: "require_code_anchor", message: "no code anchor", fix: "lineage commit … --code DIR (a git working tree)"))
+    }
+    if rules.requireDeclaredParents, r.parents.isEmpty {
+      out.append(.init(rule: "require_declared_parents", message: "no declared parent", fix: "lineage commit … --parent REV[:RELATION]"))
+    }
+    if rules.maxUnverifiedDepth >= 0 {
+      // Ancestors through declared parents, breadth first.
+      var unverified: [ObjectID] = []
+      var seen: Set<ObjectID> = [id]
+      var queue = r.parents.map(\.id)
+      var head = 0
+      while head < queue.count {
+        let a = queue[head]
+        head += 1
+        guard seen.insert(a).inserted, objects.location(of: a)?.type == .commit else { continue }
+        let ar = try commit(a)
+        if case .good = Self.checkSignature(ar, signers: signers).status {} else { unverified.append(a) }
+        queue += ar.parents.map(\.id)
+      }
+      if unverified.count > rules.maxUnverifiedDepth {
+        out.append(
+          .init(
+            rule: "max_unverified_depth",
+            message: "\(unverified.count) ancestor(s) without a good signature (allowed \(rules.maxUnverifiedDepth)): "
+              + unverified.prefix(3).map(\.short).joined(separator: ", ") + (unverified.count > 3 ? ", …" : ""),
+            fix: "verify the ancestors with lineage verify, and trust their signers in allowed_signers"))
+      }
+    }
+    return out
+  }
+
+  /// Check a revision against the policy.
+  public func checkPolicy(revision: String, policy: Policy, signers: AllowedSigners?) throws -> PolicyOutcome {
+    let id = try resolve(revision)
+    let v = try violations(of: id, rules: policy.rules(for: nil), signers: signers)
+    return PolicyOutcome(subject: revision, passing: v.isEmpty ? id : nil, candidates: v.isEmpty ? [] : [(id, v)])
+  }
+
+  /// Check a file on disk: some commit reachable from a branch or tag must hold a file with its
+  /// SHA-256 and satisfy the policy (with the overrides for `displayPath`).
+  public func checkPolicy(file path: String, displayPath: String, policy: Policy, signers: AllowedSigners?) throws -> PolicyOutcome {
+    let digest = try fileDigest(path)
+    let rules = policy.rules(for: displayPath)
+    var candidates: [(commit: ObjectID?, violations: [PolicyViolation])] = []
+    for id in try commitsHolding(sha256: digest) {
+      let v = try violations(of: id, rules: rules, signers: signers)
+      if v.isEmpty { return PolicyOutcome(subject: displayPath, passing: id, candidates: []) }
+      candidates.append((id, v))
+    }
+    if candidates.isEmpty {
+      let missing = PolicyViolation(
+        rule: "committed", message: "no lineage commit holds this file (sha256 \(HexEncoding.encode(digest).prefix(16))…)",
+        fix: "lineage commit \(displayPath) -m MESSAGE --parent REV --data PATH")
+      return PolicyOutcome(subject: displayPath, passing: nil, candidates: [(nil, [missing])])
+    }
+    return PolicyOutcome(subject: displayPath, passing: nil, candidates: candidates)
+  }
+
+  /// Commits reachable from a branch or tag whose tree holds a file with this SHA-256, newest first.
+  public func commitsHolding(sha256 digest: [UInt8]) throws -> [ObjectID] {
+    var out: [ObjectID] = []
+    var fileMatches: [ObjectID: Bool] = [:]
+    for c in try ancestry(from: try allRefTargets(), skipDamaged: true) {
+      for e in try tree(c.record.tree).entries {
+        if fileMatches[e.file] == nil { fileMatches[e.file] = try file(e.file).sha256 == digest }
+        if fileMatches[e.file] == true {
+          out.append(c.id)
+          break
+        }
+      }
+    }
+    return out
+  }
+
+  func fileDigest(_ path: String) throws -> [UInt8] {
+    let handle = try InputHandle(path: path)
+    let hasher = SHA256Hasher()
+    var offset: UInt64 = 0
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    while offset < handle.stat.size {
+      let n = Int(min(UInt64(buffer.count), handle.stat.size - offset))
+      try buffer.withUnsafeMutableBytes { try handle.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<n]), at: offset) }
+      buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+      offset += UInt64(n)
+    }
+    return hasher.finalize().bytes
+  }
+}

@@ -62,7 +62,7 @@ let package = Package(
     .target(
       name: "LineageCLI",
       dependencies: [
-        "LineageKit", "LineageCore", "LineageFormats", "LineageForensics", "LineageTensor", "LineageProvenance", "LineageSigning", "LineageNative",
+        "LineageKit", "LineageCore", "LineageGit", "LineageFormats", "LineageForensics", "LineageTensor", "LineageProvenance", "LineageSigning", "LineageNative",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(name: "lineage", dependencies: ["LineageCLI"]),

@@ -77,6 +77,7 @@ enum ErrorReport {
     case .invalidConfig(let m): return (m, "see `lineage config --help`", Code.badInput)
     case .invalidRecord(let m): return ("cannot write the commit record: \(m)", nil, Code.badInput)
     case .data(let p, let r): return ("cannot hash data \(p): \(r); nothing was committed", nil, Code.badInput)
+    case .git(let reason): return (reason, nil, Code.badInput)
     case .codeAnchor(let p, let r): return ("cannot read the code anchor in \(p): \(r)", "pass --code DIR, or --no-code", Code.badInput)
     case .signingKey(let p, let r): return ("signing key \(p): \(r); nothing was written", "make one with `lineage keygen`, or pass --no-sign", Code.badInput)
     case .signingFailed(let m): return ("signing failed: \(m)", nil, Code.failure)

@@ -144,7 +144,7 @@ public enum CodeAnchorReader {
 
   // MARK: - Pieces
 
-  private static func check(_ code: Int32, _ operation: String, _ path: String) throws(GitError) {
+  static func check(_ code: Int32, _ operation: String, _ path: String) throws(GitError) {
     guard code < 0 else { return }
     let message = git_error_last().flatMap { $0.pointee.message.map { String(cString: $0) } } ?? "unknown error"
     throw .libgit2(operation: operation, path: path, code: code, message: message)

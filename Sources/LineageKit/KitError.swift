@@ -77,6 +77,8 @@ public enum KitError: Error, Equatable, Sendable {
   case data(path: String, reason: String)
   /// The code directory's git repository cannot be read; carries the path and why.
   case codeAnchor(path: String, reason: String)
+  /// A git repository could not be read for the pre-push gate or a hook install (libgit2's reason).
+  case git(String)
   /// The signing key cannot be used; carries the path and why.
   case signingKey(path: String, reason: String)
   /// Signing failed inside OpenSSL; carries its message.

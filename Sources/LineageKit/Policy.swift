@@ -1,5 +1,6 @@
 import Foundation
 import LineageCore
+import LineageGit
 import LineageNative
 import LineageSigning
 import LineageStore
@@ -191,20 +192,8 @@ extension Repository {
   /// SHA-256 and satisfy the policy (with the overrides for `displayPath`).
   public func checkPolicy(file path: String, displayPath: String, policy: Policy, signers: AllowedSigners?) throws -> PolicyOutcome {
     let digest = try fileDigest(path)
-    let rules = policy.rules(for: displayPath)
-    var candidates: [(commit: ObjectID?, violations: [PolicyViolation])] = []
-    for id in try commitsHolding(sha256: digest) {
-      let v = try violations(of: id, rules: rules, signers: signers)
-      if v.isEmpty { return PolicyOutcome(subject: displayPath, passing: id, candidates: []) }
-      candidates.append((id, v))
-    }
-    if candidates.isEmpty {
-      let missing = PolicyViolation(
-        rule: "committed", message: "no lineage commit holds this file (sha256 \(HexEncoding.encode(digest).prefix(16))…)",
-        fix: "lineage commit \(displayPath) -m MESSAGE --parent REV --data PATH")
-      return PolicyOutcome(subject: displayPath, passing: nil, candidates: [(nil, [missing])])
-    }
-    return PolicyOutcome(subject: displayPath, passing: nil, candidates: candidates)
+    return try checkPolicy(
+      digest: digest, holders: try commitsHolding(sha256: digest), displayPath: displayPath, lfs: false, policy: policy, signers: signers)
   }
 
   /// Commits reachable from a branch or tag whose tree holds a file with this SHA-256, newest first.
@@ -235,5 +224,64 @@ extension Repository {
       offset += UInt64(n)
     }
     return hasher.finalize().bytes
+  }
+}
+
+/// A model file a git push would publish, and whether the policy lets it through.
+public struct PushFinding: Sendable {
+  public var file: PushedFile
+  public var outcome: PolicyOutcome
+}
+
+extension Repository {
+  /// The commits (reachable from a branch or tag) holding each file SHA-256, newest first.
+  public func fileDigestIndex() throws -> [[UInt8]: [ObjectID]] {
+    var index: [[UInt8]: [ObjectID]] = [:]
+    var digests: [ObjectID: [UInt8]] = [:]
+    for c in try ancestry(from: try allRefTargets(), skipDamaged: true) {
+      var seen = Set<[UInt8]>()
+      for e in try tree(c.record.tree).entries {
+        let d = try digests[e.file] ?? file(e.file).sha256
+        digests[e.file] = d
+        if seen.insert(d).inserted { index[d, default: []].append(c.id) }
+      }
+    }
+    return index
+  }
+
+  /// Check the model files a push publishes (Docs/Policy.md): each must be held by a lineage
+  /// commit that satisfies the policy for its path.
+  public func checkPush(gitDirectory: String, remote: String, updates: [PushUpdate], policy: Policy, signers: AllowedSigners?) throws
+    -> [PushFinding]
+  {
+    let files: [PushedFile]
+    do { files = try PushScan.scan(directory: gitDirectory, remote: remote, updates: updates, isModel: policy.isModel) } catch {
+      throw KitError.git(error.description)
+    }
+    guard !files.isEmpty else { return [] }
+    let index = try fileDigestIndex()
+    return try files.map { f in
+      PushFinding(file: f, outcome: try checkPolicy(digest: f.sha256, holders: index[f.sha256] ?? [], displayPath: f.path, lfs: f.isLFSPointer, policy: policy, signers: signers))
+    }
+  }
+
+  func checkPolicy(digest: [UInt8], holders: [ObjectID], displayPath: String, lfs: Bool, policy: Policy, signers: AllowedSigners?) throws
+    -> PolicyOutcome
+  {
+    let rules = policy.rules(for: displayPath)
+    var candidates: [(commit: ObjectID?, violations: [PolicyViolation])] = []
+    for id in holders {
+      let v = try violations(of: id, rules: rules, signers: signers)
+      if v.isEmpty { return PolicyOutcome(subject: displayPath, passing: id, candidates: []) }
+      candidates.append((id, v))
+    }
+    if candidates.isEmpty {
+      let what = lfs ? "the Git LFS object sha256:\(HexEncoding.encode(digest).prefix(16))…" : "this file (sha256 \(HexEncoding.encode(digest).prefix(16))…)"
+      let missing = PolicyViolation(
+        rule: "committed", message: "no lineage commit holds \(what)",
+        fix: "lineage commit \(displayPath) -m MESSAGE --parent REV --data PATH")
+      candidates.append((nil, [missing]))
+    }
+    return PolicyOutcome(subject: displayPath, passing: nil, candidates: candidates)
   }
 }

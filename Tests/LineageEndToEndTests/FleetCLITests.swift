@@ -42,4 +42,71 @@ import Testing
     let svg = try runProcess("/usr/bin/dot", ["-Tsvg", "g.dot", "-o", "g.svg"], in: d)
     #expect(svg.status == 0, "\(svg.stderr)")
   }
+
+  /// The pre-push gate with real git and a bare remote: each kind of bad model push is refused
+  /// with its reason; code-only pushes, good models, deletions and tags pass.
+  @Test func thePrePushHookGatesModelFilesWithRealGit() throws {
+    let dir = TemporaryDirectory("lineage-gate")
+    let root = dir.path
+    let code = "\(root)/code"
+    func git(_ args: [String], in where_: String? = nil, expect status: Int32 = 0) throws -> CommandResult {
+      let r = try runProcess("/usr/bin/git", ["-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"] + args, in: where_ ?? code)
+      #expect(r.status == status, "git \(args.joined(separator: " ")) exited \(r.status): \(r.stderr)")
+      return r
+    }
+    _ = try git(["init", "-q", "--bare", "remote.git"], in: root)
+    _ = try git(["init", "-q", "code"], in: root)
+    _ = try git(["remote", "add", "origin", "../remote.git"])
+    try lineage(["init"], in: code)
+    try lineage(["keygen", "--file", "keys/alice", "--trust", "alice@example.com"], in: code)
+    try lineage(["config", "user.signingKey", "keys/alice"], in: code)
+    dir.write("code/.gitignore", Array(".lineage/\nkeys/\n".utf8))
+    dir.write("code/lineage.toml", Array("[policy]\nrequire_signature = true\nrequire_data = true\n".utf8))
+    let install = try lineage(["hooks", "install"], in: code)
+    #expect(install.stdout.contains("Installed"))
+    let data = "train=hf://chats=sha256:" + String(repeating: "3c", count: 32)
+    func push(expect status: Int32) throws -> String {
+      let r = try git(["push", "-q", "origin", "HEAD:refs/heads/main"], expect: status)
+      return r.stderr
+    }
+    // Code only.
+    dir.write("code/train.py", Array("print('hi')\n".utf8))
+    _ = try git(["add", "-A"]); _ = try git(["commit", "-qm", "code"])
+    _ = try push(expect: 0)
+    // A signed model with data passes.
+    dir.write("code/good.safetensors", SafetensorsBytes.valid([("w", [8])], seed: 1))
+    try lineage(["commit", "good.safetensors", "-m", "good", "--data-digest", data, "--no-environment", "--no-code"], in: code)
+    _ = try git(["add", "-A"]); _ = try git(["commit", "-qm", "good model"])
+    _ = try push(expect: 0)
+    func refused(_ name: String, seed: UInt64, lineageArgs: [String]?, message: String) throws {
+      dir.write("code/\(name)", SafetensorsBytes.valid([("w", [8])], seed: seed))
+      if let lineageArgs { try lineage(["commit", name, "-m", name, "--no-environment", "--no-code"] + lineageArgs, in: code) }
+      _ = try git(["add", "-A"]); _ = try git(["commit", "-qm", name])
+      let err = try push(expect: 1)
+      #expect(err.contains("refusing \(name)") && err.contains(message) && err.contains("fix:"), "\(err)")
+      _ = try git(["reset", "-q", "--hard", "HEAD~1"])
+    }
+    try refused("unsigned.safetensors", seed: 2, lineageArgs: ["--no-sign", "--data-digest", data], message: "signature is unsigned")
+    try refused("nodata.safetensors", seed: 3, lineageArgs: [], message: "no training-data digest")
+    try refused("unknown.safetensors", seed: 4, lineageArgs: nil, message: "no lineage commit holds this file")
+    // A file changed after its lineage commit.
+    dir.write("code/tampered.safetensors", SafetensorsBytes.valid([("w", [8])], seed: 5))
+    try lineage(["commit", "tampered.safetensors", "-m", "t", "--data-digest", data, "--no-environment", "--no-code"], in: code)
+    var bytes = readBytes("\(code)/tampered.safetensors")
+    bytes[bytes.count - 1] ^= 1
+    dir.write("code/tampered.safetensors", bytes)
+    _ = try git(["add", "-A"]); _ = try git(["commit", "-qm", "tampered"])
+    #expect(try push(expect: 1).contains("refusing tampered.safetensors"))
+    _ = try git(["reset", "-q", "--hard", "HEAD~1"])
+    // A Git LFS pointer to an object no lineage commit holds.
+    dir.write("code/big.safetensors", Array("version https://git-lfs.github.com/spec/v1\noid sha256:\(String(repeating: "ef", count: 32))\nsize 1234\n".utf8))
+    _ = try git(["add", "-A"]); _ = try git(["commit", "-qm", "lfs"])
+    #expect(try push(expect: 1).contains("no lineage commit holds the Git LFS object sha256:efefefef"))
+    _ = try git(["reset", "-q", "--hard", "HEAD~1"])
+    // Deleting a model and pushing a tag never trip it.
+    _ = try git(["rm", "-q", "good.safetensors"]); _ = try git(["commit", "-qm", "drop"])
+    _ = try push(expect: 0)
+    _ = try git(["tag", "v1"])
+    _ = try git(["push", "-q", "origin", "v1"])
+  }
 }

@@ -11,8 +11,10 @@ public struct InheritanceStep: Equatable, Sendable {
 public struct Descendant: Sendable {
   public var id: ObjectID
   public var record: CommitRecord
-  /// Steps from a root to this commit (shortest, in order); empty for a root itself.
-  public var path: [InheritanceStep]
+  /// The last step of its nearest path from a root: its parent on that path and the relation.
+  public var via: InheritanceStep
+  /// Steps from the root.
+  public var depth: Int
   /// The root it inherits from.
   public var root: ObjectID
 }
@@ -25,6 +27,20 @@ public struct DescendantsReport: Sendable {
   public var roots: [(id: ObjectID, record: CommitRecord, data: DataRef?)]
   /// Descendants of the roots through declared parents, nearest first (roots excluded).
   public var descendants: [Descendant]
+
+  /// Each descendant's last step, by id.
+  var via: [ObjectID: InheritanceStep] = [:]
+
+  /// The nearest path from a root to `id`, in order (empty for a root).
+  public func path(to id: ObjectID) -> [InheritanceStep] {
+    var steps: [InheritanceStep] = []
+    var at = id
+    while let step = via[at] {
+      steps.append(step)
+      at = step.parent
+    }
+    return steps.reversed()
+  }
 }
 
 extension Repository {
@@ -53,21 +69,22 @@ extension Repository {
     }
     // Breadth first from all roots at once: each descendant gets its nearest root and path.
     var seen = Set(roots.map(\.id))
-    var queue: [(ObjectID, ObjectID, [InheritanceStep])] = roots.map { ($0.id, $0.id, []) }
+    var queue: [(ObjectID, ObjectID, Int)] = roots.map { ($0.id, $0.id, 0) }
     var out: [Descendant] = []
     let records = Dictionary(all.map { ($0.id, $0.record) }, uniquingKeysWith: { a, _ in a })
     var head = 0
     while head < queue.count {
-      let (id, root, path) = queue[head]
+      let (id, root, depth) = queue[head]
       head += 1
       for step in children[id] ?? [] where !seen.contains(step.child) {
         seen.insert(step.child)
         guard let record = records[step.child] else { continue }
-        let next = path + [step]
-        out.append(Descendant(id: step.child, record: record, path: next, root: root))
-        queue.append((step.child, root, next))
+        out.append(Descendant(id: step.child, record: record, via: step, depth: depth + 1, root: root))
+        queue.append((step.child, root, depth + 1))
       }
     }
-    return DescendantsReport(query: spec, roots: roots, descendants: out)
+    var report = DescendantsReport(query: spec, roots: roots, descendants: out)
+    report.via = Dictionary(out.map { ($0.id, $0.via) }, uniquingKeysWith: { a, _ in a })
+    return report
   }
 }

@@ -37,9 +37,9 @@ import Testing
     #expect(Set(r.descendants.compactMap { names[$0.id] }) == ["ft", "q8", "adapter", "merged"])
     #expect(r.descendants.count == 4)
     let q8 = try #require(r.descendants.first { names[$0.id] == "q8" })
-    #expect(q8.path.map { $0.relation } == [.finetune, .quantize])
+    #expect(r.path(to: q8.id).map { $0.relation } == [.finetune, .quantize])
     let merged = try #require(r.descendants.first { names[$0.id] == "merged" })
-    #expect(merged.path.count == 2)
+    #expect(merged.depth == 2 && r.path(to: merged.id).count == 2)
     #expect(try s.repo.descendants(of: "q8").descendants.isEmpty)
     #expect(try s.repo.descendants(of: "adapter").descendants.map(\.id) == [try s.repo.resolve("merged")])
   }

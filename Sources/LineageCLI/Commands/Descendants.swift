@@ -32,8 +32,16 @@ struct Descendants: ParsableCommand {
     let report = try repository.open().descendants(of: from)
     func title(_ r: CommitRecord) -> String { String(r.message.split(separator: "\n").first ?? "") }
     func chain(_ d: LineageKit.Descendant) -> String {
-      guard let first = d.path.first else { return "" }
-      return d.path.reduce(first.parent.short) { $0 + " -\($1.relation?.rawValue ?? "parent")-> " + $1.child.short }
+      let path = report.path(to: d.id)
+      guard let first = path.first else { return "" }
+      // Long chains show their two ends.
+      let shown = path.count > 4 ? Array(path.prefix(1)) + Array(path.suffix(2)) : path
+      var text = first.parent.short
+      for (k, step) in shown.enumerated() {
+        if path.count > 4, k == 1 { text += " … \(path.count - 3) more …" }
+        text += " -\(step.relation?.rawValue ?? "parent")-> " + step.child.short
+      }
+      return text
     }
     switch json ? "json" : format {
     case "json":
@@ -46,8 +54,8 @@ struct Descendants: ParsableCommand {
         },
         "descendants": report.descendants.map { d in
           [
-            "id": d.id.hex, "message": d.record.message, "root": d.root.hex, "depth": d.path.count,
-            "path": d.path.map { ["parent": $0.parent.hex, "child": $0.child.hex, "relation": $0.relation?.rawValue ?? NSNull(), "inferred": false] as [String: Any] },
+            "id": d.id.hex, "message": d.record.message, "root": d.root.hex, "depth": d.depth,
+            "via": ["parent": d.via.parent.hex, "relation": d.via.relation?.rawValue ?? NSNull(), "inferred": false] as [String: Any],
           ] as [String: Any]
         },
       ])
@@ -61,9 +69,7 @@ struct Descendants: ParsableCommand {
       }
       for d in report.descendants {
         Render.line("  \"\(d.id.short)\" [label=\"\(Render.dotEscape(d.id.short + " " + title(d.record)))\"];")
-        if let step = d.path.last {
-          Render.line("  \"\(d.id.short)\" -> \"\(step.parent.short)\" [label=\"\(step.relation?.rawValue ?? "")\"];")
-        }
+        Render.line("  \"\(d.id.short)\" -> \"\(d.via.parent.short)\" [label=\"\(d.via.relation?.rawValue ?? "")\"];")
       }
       Render.line("}")
     default:

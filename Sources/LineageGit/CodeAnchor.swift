@@ -144,6 +144,18 @@ public enum CodeAnchorReader {
 
   // MARK: - Pieces
 
+  /// Run `body` with the repository that contains `directory` open (libgit2 initialised for
+  /// the call).
+  static func withRepository<T>(_ directory: String, _ body: (OpaquePointer) throws(GitError) -> T) throws(GitError) -> T {
+    git_libgit2_init()
+    defer { git_libgit2_shutdown() }
+    var repoPointer: OpaquePointer?
+    try check(git_repository_open_ext(&repoPointer, directory, 0, nil), "open repository", directory)
+    guard let repo = repoPointer else { throw .libgit2(operation: "open repository", path: directory, code: -1, message: "none") }
+    defer { git_repository_free(repo) }
+    return try body(repo)
+  }
+
   static func check(_ code: Int32, _ operation: String, _ path: String) throws(GitError) {
     guard code < 0 else { return }
     let message = git_error_last().flatMap { $0.pointee.message.map { String(cString: $0) } } ?? "unknown error"

@@ -35,12 +35,10 @@ public enum HookInstall {
   /// The hooks directory of the repository at `directory`: `core.hooksPath` when set (relative
   /// to the working tree), else `.git/hooks`.
   public static func hooksDirectory(_ directory: String, home: String?) throws(GitError) -> String {
-    git_libgit2_init()
-    defer { git_libgit2_shutdown() }
-    var repoPointer: OpaquePointer?
-    try CodeAnchorReader.check(git_repository_open_ext(&repoPointer, directory, 0, nil), "open repository", directory)
-    guard let repo = repoPointer else { throw .libgit2(operation: "open repository", path: directory, code: -1, message: "none") }
-    defer { git_repository_free(repo) }
+    try CodeAnchorReader.withRepository(directory) { repo throws(GitError) in try hooksDirectory(repo, directory, home: home) }
+  }
+
+  private static func hooksDirectory(_ repo: OpaquePointer, _ directory: String, home: String?) throws(GitError) -> String {
     let gitDir = String(cString: git_repository_path(repo))
     let workdir = git_repository_workdir(repo).map { String(cString: $0) } ?? gitDir
     var config: OpaquePointer?

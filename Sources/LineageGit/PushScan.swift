@@ -48,12 +48,14 @@ public enum PushScan {
   public static func scan(directory: String, remote: String, updates: [PushUpdate], isModel: (String) -> Bool) throws(GitError)
     -> [PushedFile]
   {
-    git_libgit2_init()
-    defer { git_libgit2_shutdown() }
-    var repoPointer: OpaquePointer?
-    try CodeAnchorReader.check(git_repository_open_ext(&repoPointer, directory, 0, nil), "open repository", directory)
-    guard let repo = repoPointer else { throw .libgit2(operation: "open repository", path: directory, code: -1, message: "none") }
-    defer { git_repository_free(repo) }
+    try CodeAnchorReader.withRepository(directory) { repo throws(GitError) in
+      try scan(repo, directory: directory, remote: remote, updates: updates, isModel: isModel)
+    }
+  }
+
+  private static func scan(_ repo: OpaquePointer, directory: String, remote: String, updates: [PushUpdate], isModel: (String) -> Bool)
+    throws(GitError) -> [PushedFile]
+  {
     var walkPointer: OpaquePointer?
     try CodeAnchorReader.check(git_revwalk_new(&walkPointer, repo), "start a revision walk", directory)
     guard let walk = walkPointer else { throw .libgit2(operation: "revwalk", path: directory, code: -1, message: "none") }

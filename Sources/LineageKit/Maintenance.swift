@@ -70,6 +70,8 @@ extension Repository {
   /// Commits named by refs and, unless `refsOnly`, by the op log.
   func roots(refsOnly: Bool) throws -> [ObjectID] {
     var ids = try wrap { try store.refs.list() }.map(\.id)
+    // The quarantine log is outside branches and tags, and kept like them.
+    if let q = try wrap({ try store.refs.read(Repository.quarantineRef) }) { ids.append(q) }
     if !refsOnly {
       for e in try wrap({ try store.refs.opLog() }).entries {
         for u in e.updates {

@@ -133,7 +133,8 @@ extension Repository {
   /// What `id` lacks under `rules`.
   public func violations(of id: ObjectID, rules: PolicyRules, signers: AllowedSigners?) throws -> [PolicyViolation] {
     let r = try commit(id)
-    var out: [PolicyViolation] = []
+    // Quarantine applies whatever the rules say.
+    var out = try quarantineViolations(of: id, active: try activeQuarantines())
     if rules.requireSignature {
       let status = Self.checkSignature(r, signers: signers).status
       if case .good = status {} else {

@@ -55,6 +55,7 @@ public final class RefStore: @unchecked Sendable {
   }
 
   public static func validateRef(_ ref: String) throws {
+    if ref == "refs/quarantine" { return }
     for prefix in ["refs/heads/", "refs/tags/"] where ref.hasPrefix(prefix) {
       if isValidName(String(ref.dropFirst(prefix.count))) { return }
     }

@@ -103,6 +103,16 @@ import Testing
     _ = try git(["add", "-A"]); _ = try git(["commit", "-qm", "lfs"])
     #expect(try push(expect: 1).contains("no lineage commit holds the Git LFS object sha256:efefefef"))
     _ = try git(["reset", "-q", "--hard", "HEAD~1"])
+    // A model descended from a quarantined one is refused, naming the ancestor and the reason.
+    try lineage(["quarantine", "add", "HEAD", "--reason", "poisoned base"], in: code)
+    #expect(try lineage(["quarantine", "list"], in: code).stdout.contains("poisoned base"))
+    dir.write("code/child.safetensors", SafetensorsBytes.valid([("w", [8])], seed: 6))
+    try lineage(["commit", "child.safetensors", "-m", "child", "--parent", "HEAD:finetune", "--data-digest", data, "--no-environment", "--no-code"], in: code)
+    _ = try git(["add", "-A"]); _ = try git(["commit", "-qm", "child"])
+    let q = try push(expect: 1)
+    #expect(q.contains("refusing child.safetensors") && q.contains("descends from quarantined") && q.contains("poisoned base"), "\(q)")
+    _ = try git(["reset", "-q", "--hard", "HEAD~1"])
+    try lineage(["quarantine", "remove", "HEAD~1", "--reason", "cleared"], in: code)
     // Deleting a model and pushing a tag never trip it.
     _ = try git(["rm", "-q", "good.safetensors"]); _ = try git(["commit", "-qm", "drop"])
     _ = try push(expect: 0)

@@ -1,0 +1,130 @@
+import LineageCore
+import LineageSigning
+import LineageStore
+
+/// What a quarantine applies to (Docs/Policy.md).
+public enum QuarantineTarget: Equatable, Hashable, Sendable, CustomStringConvertible {
+  case commit(ObjectID)
+  case dataDigest(String)
+  case dataURI(String)
+
+  /// The normalised text kept in the record.
+  public var description: String {
+    switch self {
+    case .commit(let id): return id.hex
+    case .dataDigest(let d): return d
+    case .dataURI(let u): return u
+    }
+  }
+}
+
+/// One quarantine action from the log.
+public struct QuarantineEntry: Sendable {
+  public var record: ObjectID
+  public var action: String
+  public var target: QuarantineTarget
+  public var reason: String
+  public var author: String
+  public var time: Int64
+  public var signature: SignatureStatus
+}
+
+extension Repository {
+  static let quarantineRef = "refs/quarantine"
+
+  /// Read a target: `sha256:HEX` (data), a URI with `://` (data source), else a revision.
+  public func quarantineTarget(_ text: String) throws -> QuarantineTarget {
+    if text.lowercased().hasPrefix("sha256:") {
+      let d = text.lowercased()
+      guard DataRef.isValidDigest(d) else { throw KitError.invalidRecord("\(text) is not sha256: and 64 hex digits") }
+      return .dataDigest(d)
+    }
+    if text.contains("://") { return .dataURI(text) }
+    return .commit(try resolve(text))
+  }
+
+  /// Append a quarantine action to the log (signed when `key` is given) and move the ref.
+  public func quarantine(
+    _ action: String, _ target: QuarantineTarget, reason: String, author: String, time: Int64, key: SSHPrivateKey?
+  ) throws -> ObjectID {
+    precondition(action == "add" || action == "remove")
+    let lock = try wrap { try store.lock(exclusive: false) }
+    defer { withExtendedLifetime(lock) {} }
+    let previous = try wrap { try store.refs.read(Self.quarantineRef) }
+    let writer = objects.writer()
+    let tree = try wrap { try writer.addMetadata(.tree, content: try TreeObject(entries: []).encoded()) }
+    var record = CommitRecord(
+      tree: tree, parents: previous.map { [ParentRef(id: $0, role: "quarantine-log", relation: .other)] } ?? [], author: author,
+      time: time, message: reason)
+    record.params = .object([("quarantine", .object([("action", .string(action)), ("target", .string(target.description))]))])
+    if let key { record.signature = try sign(record, with: key) }
+    let content: [UInt8]
+    do { content = try record.encoded() } catch { throw KitError.invalidRecord("\(error)") }
+    let id = try wrap { try writer.addMetadata(.commit, content: content) }
+    try wrap { try writer.finish() }
+    let update = RefUpdate(ref: Self.quarantineRef, expected: previous.map { .value($0) } ?? .absent, new: id)
+    try wrap { try store.refs.transaction(op: "quarantine \(action)", updates: [update], time: time) }
+    return id
+  }
+
+  /// Every quarantine action, oldest first.
+  public func quarantineLog(signers: AllowedSigners?) throws -> [QuarantineEntry] {
+    var out: [QuarantineEntry] = []
+    var next = try wrap { try store.refs.read(Self.quarantineRef) }
+    while let id = next {
+      let r = try commit(id)
+      guard let q = r.params?["quarantine"], let action = q["action"]?.stringValue, let text = q["target"]?.stringValue else {
+        throw KitError.corruptObject(id, reason: "a quarantine record without params.quarantine")
+      }
+      let target: QuarantineTarget =
+        text.hasPrefix("sha256:") ? .dataDigest(text) : text.contains("://") ? .dataURI(text)
+        : try ObjectID(hex: text).map { .commit($0) } ?? { throw KitError.corruptObject(id, reason: "quarantine target \(text)") }()
+      out.append(
+        QuarantineEntry(
+          record: id, action: action, target: target, reason: r.message, author: r.author, time: r.time,
+          signature: Self.checkSignature(r, signers: signers).status))
+      next = r.parents.first?.id
+    }
+    return out.reversed()
+  }
+
+  /// Targets quarantined now, with the entry that added them.
+  public func activeQuarantines() throws -> [QuarantineTarget: QuarantineEntry] {
+    var active: [QuarantineTarget: QuarantineEntry] = [:]
+    for e in try quarantineLog(signers: nil) {
+      if e.action == "add" { active[e.target] = e } else { active[e.target] = nil }
+    }
+    return active
+  }
+
+  /// Why `id` is refused by quarantine: it is or descends from a quarantined commit, or it or
+  /// an ancestor was trained on quarantined data.
+  func quarantineViolations(of id: ObjectID, active: [QuarantineTarget: QuarantineEntry]) throws -> [PolicyViolation] {
+    guard !active.isEmpty else { return [] }
+    var out: [PolicyViolation] = []
+    var seen = Set<ObjectID>()
+    var queue = [id]
+    var head = 0
+    while head < queue.count {
+      let a = queue[head]
+      head += 1
+      guard seen.insert(a).inserted, objects.location(of: a)?.type == .commit else { continue }
+      let r = try commit(a)
+      var hits: [(QuarantineEntry, String)] = []
+      if let e = active[.commit(a)] { hits.append((e, a == id ? "is quarantined" : "descends from quarantined \(a.short)")) }
+      for d in r.data {
+        let whose = a == id ? "trained on" : "descends from \(a.short), trained on"
+        if let e = active[.dataDigest(d.digest)] { hits.append((e, "\(whose) quarantined data \(d.digest.prefix(19))… (\(d.uri))")) }
+        if let e = active[.dataURI(d.uri)] { hits.append((e, "\(whose) quarantined data source \(d.uri)")) }
+      }
+      for (e, what) in hits {
+        out.append(
+          PolicyViolation(
+            rule: "quarantine", message: "\(what): \(e.reason) (quarantined by \(e.author))",
+            fix: "rebuild from an unquarantined ancestor, or lift it: lineage quarantine remove \(e.target)"))
+      }
+      queue += r.parents.map(\.id)
+    }
+    return out
+  }
+}

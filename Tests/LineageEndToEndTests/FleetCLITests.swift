@@ -119,4 +119,41 @@ import Testing
     _ = try git(["tag", "v1"])
     _ = try git(["push", "-q", "origin", "v1"])
   }
+
+  /// `hooks install` honours core.hooksPath, chains a foreign hook (which still runs, with the
+  /// same input), rewrites its own hook quietly, and replaces a foreign one only with --force.
+  @Test func hooksInstallChainsAForeignHookUnderCoreHooksPath() throws {
+    let dir = TemporaryDirectory("lineage-hooks")
+    let code = dir.path + "/code"
+    func git(_ args: [String], expect status: Int32 = 0) throws -> CommandResult {
+      let r = try runProcess("/usr/bin/git", ["-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"] + args, in: code)
+      #expect(r.status == status, "git \(args.joined(separator: " ")): \(r.stderr)")
+      return r
+    }
+    try FileManager.default.createDirectory(atPath: code, withIntermediateDirectories: true)
+    _ = try runProcess("/usr/bin/git", ["init", "-q", "--bare", "remote.git"], in: dir.path)
+    _ = try git(["init", "-q"])
+    _ = try git(["config", "core.hooksPath", ".githooks"])
+    _ = try git(["remote", "add", "origin", "../remote.git"])
+    let foreign = dir.write("code/.githooks/pre-push", Array("#!/bin/sh\ncat > \"$(dirname \"$0\")/../foreign-ran\"\n".utf8))
+    chmod(foreign, 0o755)
+    try lineage(["init"], in: code)
+    dir.write("code/.gitignore", Array(".lineage/\nforeign-ran\n".utf8))
+    dir.write("code/lineage.toml", Array("[policy]\nrequire_data = true\n".utf8))
+    let first = try lineage(["hooks", "install"], in: code)
+    #expect(first.stdout.contains("moved to") && first.stdout.contains(".githooks/pre-push.chained"), "\(first.stdout)")
+    #expect(String(decoding: readBytes("\(code)/.githooks/pre-push"), as: UTF8.self).contains("# lineage provenance gate"))
+    #expect(try lineage(["hooks", "install"], in: code).stdout.hasPrefix("Installed"))
+    dir.write("code/m.safetensors", SafetensorsBytes.valid([("w", [2])]))
+    _ = try git(["add", "-A"]); _ = try git(["commit", "-qm", "model"])
+    let refused = try git(["push", "-q", "origin", "HEAD:refs/heads/main"], expect: 1)
+    #expect(refused.stderr.contains("refusing m.safetensors"))
+    // The foreign hook ran first, with git's input.
+    #expect(String(decoding: readBytes("\(code)/foreign-ran"), as: UTF8.self).contains(" refs/heads/main "))
+    // A second foreign hook cannot be chained over the first; --force replaces it.
+    dir.write("code/.githooks/pre-push", Array("#!/bin/sh\nexit 0\n".utf8))
+    let conflict = try lineage(["hooks", "install"], in: code, expect: 4)
+    #expect(conflict.stderr.contains("pre-push.chained already exists"))
+    #expect(try lineage(["hooks", "install", "--force"], in: code).stdout.hasPrefix("Replaced"))
+  }
 }

@@ -13,7 +13,7 @@ struct Descendants: ParsableCommand {
       the relation (fine-tune, quantize, merge…); each descendant is shown with its nearest path \\
       of inheritance.
 
-      Not built yet: inferred parent edges (lineage infer) and quarantine (issue 5's later steps).
+      Not built yet: inferred parent edges (lineage infer); inheritance follows declared parents.
       """)
 
   @OptionGroup var repository: RepositoryOptions

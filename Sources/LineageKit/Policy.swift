@@ -157,18 +157,10 @@ extension Repository {
       out.append(.init(rule: "require_declared_parents", message: "no declared parent", fix: "lineage commit … --parent REV[:RELATION]"))
     }
     if rules.maxUnverifiedDepth >= 0 {
-      // Ancestors through declared parents, breadth first.
       var unverified: [ObjectID] = []
-      var seen: Set<ObjectID> = [id]
-      var queue = r.parents.map(\.id)
-      var head = 0
-      while head < queue.count {
-        let a = queue[head]
-        head += 1
-        guard seen.insert(a).inserted, objects.location(of: a)?.type == .commit else { continue }
-        let ar = try commit(a)
+      try visitAncestry(of: id) { a, ar in
+        guard a != id else { return }
         if case .good = Self.checkSignature(ar, signers: signers).status {} else { unverified.append(a) }
-        queue += ar.parents.map(\.id)
       }
       if unverified.count > rules.maxUnverifiedDepth {
         out.append(
@@ -180,6 +172,22 @@ extension Repository {
       }
     }
     return out
+  }
+
+  /// Visit `id` and its ancestors through declared parents, breadth first, each once; missing
+  /// ancestors are skipped.
+  func visitAncestry(of id: ObjectID, _ visit: (ObjectID, CommitRecord) throws -> Void) throws {
+    var seen = Set<ObjectID>()
+    var queue = [id]
+    var head = 0
+    while head < queue.count {
+      let a = queue[head]
+      head += 1
+      guard seen.insert(a).inserted, objects.location(of: a)?.type == .commit else { continue }
+      let r = try commit(a)
+      try visit(a, r)
+      queue += r.parents.map(\.id)
+    }
   }
 
   /// Check a revision against the policy.

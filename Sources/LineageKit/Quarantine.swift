@@ -102,14 +102,7 @@ extension Repository {
   func quarantineViolations(of id: ObjectID, active: [QuarantineTarget: QuarantineEntry]) throws -> [PolicyViolation] {
     guard !active.isEmpty else { return [] }
     var out: [PolicyViolation] = []
-    var seen = Set<ObjectID>()
-    var queue = [id]
-    var head = 0
-    while head < queue.count {
-      let a = queue[head]
-      head += 1
-      guard seen.insert(a).inserted, objects.location(of: a)?.type == .commit else { continue }
-      let r = try commit(a)
+    try visitAncestry(of: id) { a, r in
       var hits: [(QuarantineEntry, String)] = []
       if let e = active[.commit(a)] { hits.append((e, a == id ? "is quarantined" : "descends from quarantined \(a.short)")) }
       for d in r.data {
@@ -123,7 +116,6 @@ extension Repository {
             rule: "quarantine", message: "\(what): \(e.reason) (quarantined by \(e.author))",
             fix: "rebuild from an unquarantined ancestor, or lift it: lineage quarantine remove \(e.target)"))
       }
-      queue += r.parents.map(\.id)
     }
     return out
   }

@@ -4,18 +4,8 @@
 # 20 data digests. Prints a Markdown table row set; progress to stderr.
 # Usage: Benchmarks/descendants.sh [--lineage PATH] [--commits N]
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-L=$ROOT/.build/release/lineage
 N=1000
-while [ $# -gt 0 ]; do
-  case $1 in
-    --lineage) L=$2; shift 2 ;;
-    --commits) N=$2; shift 2 ;;
-    *) echo "usage: $0 [--lineage PATH] [--commits N]" >&2; exit 64 ;;
-  esac
-done
-W=$(mktemp -d /tmp/lineage-desc.XXXXXX)
-trap 'rm -rf "$W"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$W"
 export HOME=$W LINEAGE_AUTHOR="bench <b@example.com>"
 "$L" init >/dev/null

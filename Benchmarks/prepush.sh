@@ -4,18 +4,8 @@
 # against the same push with the gate uninstalled. Prints Markdown rows; progress to stderr.
 # Usage: Benchmarks/prepush.sh [--lineage PATH] [--commits N]
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-L=$ROOT/.build/release/lineage
 N=10000
-while [ $# -gt 0 ]; do
-  case $1 in
-    --lineage) L=$2; shift 2 ;;
-    --commits) N=$2; shift 2 ;;
-    *) echo "usage: $0 [--lineage PATH] [--commits N]" >&2; exit 64 ;;
-  esac
-done
-W=$(mktemp -d /tmp/lineage-prepush.XXXXXX)
-trap 'rm -rf "$W"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 export HOME=$W GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@example.com GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@example.com
 cd "$W"
 git init -q --bare remote.git

@@ -117,7 +117,7 @@ public enum PushScan {
         let cPath = delta.new_file.path
       else { continue }
       let path = String(cString: cPath)
-      guard isModel(path) else { continue }
+      guard isModel(path) || inModelDirectory(path, tree: treePointer, isModel: isModel) else { continue }
       var blobID = delta.new_file.id
       var blobPointer: OpaquePointer?
       try CodeAnchorReader.check(git_blob_lookup(&blobPointer, repo, &blobID), "read \(path)", directory)
@@ -134,6 +134,27 @@ public enum PushScan {
       }
     }
     return out
+  }
+
+  /// Whether `path` lies in a directory (not the repository root) that also holds a model file
+  /// in `tree`: a model's config, tokenizer and index files travel with it and are gated too.
+  static func inModelDirectory(_ path: String, tree: OpaquePointer?, isModel: (String) -> Bool) -> Bool {
+    guard let slash = path.lastIndex(of: "/") else { return false }
+    let dir = String(path[..<slash])
+    var entry: OpaquePointer?
+    guard git_tree_entry_bypath(&entry, tree, dir) == 0 else { return false }
+    defer { git_tree_entry_free(entry) }
+    guard git_tree_entry_type(entry) == GIT_OBJECT_TREE, let owner = git_tree_owner(tree) else { return false }
+    var subtree: OpaquePointer?
+    guard git_tree_lookup(&subtree, owner, git_tree_entry_id(entry)) == 0 else { return false }
+    defer { git_tree_free(subtree) }
+    for k in 0..<git_tree_entrycount(subtree) {
+      guard let e = git_tree_entry_byindex(subtree, k), git_tree_entry_type(e) == GIT_OBJECT_BLOB, let name = git_tree_entry_name(e) else {
+        continue
+      }
+      if isModel(dir + "/" + String(cString: name)) { return true }
+    }
+    return false
   }
 
   /// The `oid sha256:` of a Git LFS pointer file (a small text file in the LFS spec's format).

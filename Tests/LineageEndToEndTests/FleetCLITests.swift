@@ -103,6 +103,19 @@ import Testing
     _ = try git(["add", "-A"]); _ = try git(["commit", "-qm", "lfs"])
     #expect(try push(expect: 1).contains("no lineage commit holds the Git LFS object sha256:efefefef"))
     _ = try git(["reset", "-q", "--hard", "HEAD~1"])
+    // A model directory's other files travel with it: a changed config next to a model must be
+    // committed too; the same file at the repository root is code.
+    dir.write("code/models/m1/weights.safetensors", SafetensorsBytes.valid([("w", [8])], seed: 7))
+    dir.write("code/models/m1/config.json", Array(#"{"model_type": "llama"}"#.utf8))
+    try lineage(["commit", "models/m1", "-m", "m1", "--data-digest", data, "--no-environment", "--no-code"], in: code)
+    _ = try git(["add", "-A"]); _ = try git(["commit", "-qm", "m1"])
+    _ = try push(expect: 0)
+    dir.write("code/models/m1/config.json", Array(#"{"model_type": "mistral"}"#.utf8))
+    dir.write("code/config.json", Array(#"{"not": "a model"}"#.utf8))
+    _ = try git(["add", "-A"]); _ = try git(["commit", "-qm", "edit config"])
+    let config = try push(expect: 1)
+    #expect(config.contains("refusing models/m1/config.json") && !config.contains("refusing config.json"), "\(config)")
+    _ = try git(["reset", "-q", "--hard", "HEAD~1"])
     // A model descended from a quarantined one is refused, naming the ancestor and the reason.
     try lineage(["quarantine", "add", "HEAD", "--reason", "poisoned base"], in: code)
     #expect(try lineage(["quarantine", "list"], in: code).stdout.contains("poisoned base"))

@@ -14,7 +14,8 @@ struct PrePush: ParsableCommand {
     commandName: "pre-push", abstract: "Refuse a push of model files without satisfying lineage commits",
     discussion: """
       Reads git's pre-push input on standard input (local ref, local sha, remote ref, remote sha \\
-      per line) and walks the pushed commits with libgit2. Every model file they add or change \\
+      per line) and walks the pushed commits with libgit2. Every model file they add or change, and \
+      every other file they change in a model's directory (config, tokenizer), \\
       (the policy's `models` globs; Git LFS pointers count by their oid) must be held by a \\
       lineage commit that satisfies the policy (Docs/Policy.md); otherwise one line per file says \\
       what is missing and how to fix it, and the push is refused (exit 1). Deletions and tags \\

@@ -170,3 +170,17 @@ import Testing
     #expect(try lineage(["hooks", "install", "--force"], in: code).stdout.hasPrefix("Replaced"))
   }
 }
+
+/// Every command's help reads as prose: no stray line-continuation backslashes.
+@Suite struct HelpTextTests {
+  @Test(arguments: [
+    ["commit"], ["checkout"], ["ls"], ["compare"], ["descendants"], ["policy", "check"], ["quarantine"], ["quarantine", "add"],
+    ["hook", "pre-push"], ["hooks", "install"], ["diff"], ["verify"], ["log"],
+  ])
+  func helpHasNoStrayBackslashes(_ command: [String]) throws {
+    let dir = TemporaryDirectory("lineage-help")
+    let r = try LineageBinary.run(command + ["--help"], in: dir.path)
+    #expect(r.status == 0)
+    #expect(!r.stdout.contains("\\\n") && !r.stdout.contains(" \\ "), "\(command.joined(separator: " ")) --help:\n\(r.stdout)")
+  }
+}

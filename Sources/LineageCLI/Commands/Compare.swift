@@ -7,15 +7,15 @@ struct Compare: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Compare two models tensor by tensor",
     discussion: """
-      A and B are each a path (a model file in any format lineage reads, or a directory: \\
-      Hugging Face shards, or its model files) or a revision, optionally REV:DIR for a directory \\
-      in it. Tensors are matched by name; values are read as floats (GGUF blocks dequantized) \\
-      and compared with OpenBLAS: cosine, Pearson (centred cosine; plain cosine is inflated when \\
-      values share a mean, as norm weights near 1 do) and symmetric relative L2 \\
+      A and B are each a path (a model file in any format lineage reads, or a directory: \
+      Hugging Face shards, or its model files) or a revision, optionally REV:DIR for a directory \
+      in it. Tensors are matched by name; values are read as floats (GGUF blocks dequantized) \
+      and compared with OpenBLAS: cosine, Pearson (centred cosine; plain cosine is inflated when \
+      values share a mean, as norm weights near 1 do) and symmetric relative L2 \
       ‖a−b‖ / ((‖a‖+‖b‖)/2). Docs/Forensics.md gives the formulas.
 
-      Not built yet (issue 7): CKA and spectrum similarity, layer/module roll-ups and reports, \\
-      alignment of permuted hidden units, null models with p-values, and `lineage infer`. These \\
+      Not built yet (issue 7): CKA and spectrum similarity, layer/module roll-ups and reports, \
+      alignment of permuted hidden units, null models with p-values, and `lineage infer`. These \
       metrics alone are descriptive, not a calibrated test of relatedness.
       """)
 

@@ -7,10 +7,10 @@ struct Descendants: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "List every model that inherits from a commit or from training data",
     discussion: """
-      FROM is a revision, or sha256:HEX, a data digest (as `lineage show` prints it): then the \\
-      commits whose records list that data are the roots, and everything descended from them is \\
-      listed too. Inheritance follows declared parents through every branch and tag, whatever \\
-      the relation (fine-tune, quantize, merge…); each descendant is shown with its nearest path \\
+      FROM is a revision, or sha256:HEX, a data digest (as `lineage show` prints it): then the \
+      commits whose records list that data are the roots, and everything descended from them is \
+      listed too. Inheritance follows declared parents through every branch and tag, whatever \
+      the relation (fine-tune, quantize, merge…); each descendant is shown with its nearest path \
       of inheritance.
 
       Not built yet: inferred parent edges (lineage infer); inheritance follows declared parents.

@@ -13,13 +13,13 @@ struct PrePush: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "pre-push", abstract: "Refuse a push of model files without satisfying lineage commits",
     discussion: """
-      Reads git's pre-push input on standard input (local ref, local sha, remote ref, remote sha \\
-      per line) and walks the pushed commits with libgit2. Every model file they add or change, and \
-      every other file they change in a model's directory (config, tokenizer), \\
-      (the policy's `models` globs; Git LFS pointers count by their oid) must be held by a \\
-      lineage commit that satisfies the policy (Docs/Policy.md); otherwise one line per file says \\
-      what is missing and how to fix it, and the push is refused (exit 1). Deletions and tags \\
-      never trip it. The lineage store is found from the current directory (or -C); the policy \\
+      Reads git's pre-push input on standard input (local ref, local sha, remote ref, remote sha \
+      per line) and walks the pushed commits with libgit2. Every model file they add or change \
+      (the policy's `models` globs; Git LFS pointers count by their oid), and every other file \
+      they change in a model's directory (config, tokenizer), must be held by a \
+      lineage commit that satisfies the policy (Docs/Policy.md); otherwise one line per file says \
+      what is missing and how to fix it, and the push is refused (exit 1). Deletions and tags \
+      never trip it. The lineage store is found from the current directory (or -C); the policy \
       is lineage.toml at the repository root, else .lineage/policy.toml.
       """)
 
@@ -69,8 +69,8 @@ struct HooksInstall: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "install", abstract: "Install the pre-push provenance gate into a git repository",
     discussion: """
-      Writes the pre-push hook into the repository's hooks directory (core.hooksPath when set, \\
-      else .git/hooks). A pre-push hook that is not lineage's is kept: it moves to \\
+      Writes the pre-push hook into the repository's hooks directory (core.hooksPath when set, \
+      else .git/hooks). A pre-push hook that is not lineage's is kept: it moves to \
       pre-push.chained and runs first with the same input; --force replaces it instead.
       """)
 

@@ -14,10 +14,10 @@ struct PolicyCheck: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "check", abstract: "Check revisions or model files against the policy",
     discussion: """
-      Each TARGET is a model file (checked by its SHA-256 against every commit reachable from a \\
-      branch or tag: it passes when one of them satisfies the policy) or a revision (default \\
-      HEAD). The policy is --policy FILE, else lineage.toml in the current directory, else \\
-      .lineage/policy.toml. One line per unmet requirement says what is missing and how to fix \\
+      Each TARGET is a model file (checked by its SHA-256 against every commit reachable from a \
+      branch or tag: it passes when one of them satisfies the policy) or a revision (default \
+      HEAD). The policy is --policy FILE, else lineage.toml in the current directory, else \
+      .lineage/policy.toml. One line per unmet requirement says what is missing and how to fix \
       it. Exit 0 when every target passes, 7 when one does not, 4 for a bad policy file.
       """)
 

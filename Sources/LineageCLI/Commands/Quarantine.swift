@@ -8,10 +8,10 @@ struct QuarantineCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "quarantine", abstract: "Quarantine a model or training data, and everything that inherits from it",
     discussion: """
-      TARGET is a revision (a model), sha256:HEX (a training-data digest) or a URI with :// (a \\
-      data source). While quarantined, `policy check` and the pre-push gate refuse every model \\
-      that is it, descends from it, or was trained on that data (Docs/Policy.md); `lineage \\
-      descendants TARGET` lists them. Each action is a signed record (user.signingKey) kept on \\
+      TARGET is a revision (a model), sha256:HEX (a training-data digest) or a URI with :// (a \
+      data source). While quarantined, `policy check` and the pre-push gate refuse every model \
+      that is it, descends from it, or was trained on that data (Docs/Policy.md); `lineage \
+      descendants TARGET` lists them. Each action is a signed record (user.signingKey) kept on \
       refs/quarantine; `lineage verify refs/quarantine` checks the whole log.
       """,
     subcommands: [Add.self, Remove.self, ListEntries.self])

@@ -207,18 +207,7 @@ extension Repository {
 
   /// Commits reachable from a branch or tag whose tree holds a file with this SHA-256, newest first.
   public func commitsHolding(sha256 digest: [UInt8]) throws -> [ObjectID] {
-    var out: [ObjectID] = []
-    var fileMatches: [ObjectID: Bool] = [:]
-    for c in try ancestry(from: try allRefTargets(), skipDamaged: true) {
-      for e in try tree(c.record.tree).entries {
-        if fileMatches[e.file] == nil { fileMatches[e.file] = try file(e.file).sha256 == digest }
-        if fileMatches[e.file] == true {
-          out.append(c.id)
-          break
-        }
-      }
-    }
-    return out
+    try fileDigestIndex()[digest] ?? []
   }
 
   func fileDigest(_ path: String) throws -> [UInt8] {
@@ -245,16 +234,25 @@ public struct PushFinding: Sendable {
 extension Repository {
   /// The commits (reachable from a branch or tag) holding each file SHA-256, newest first.
   public func fileDigestIndex() throws -> [[UInt8]: [ObjectID]] {
+    let cache = store.digestCache()
     var index: [[UInt8]: [ObjectID]] = [:]
     var digests: [ObjectID: [UInt8]] = [:]
     for c in try ancestry(from: try allRefTargets(), skipDamaged: true) {
-      var seen = Set<[UInt8]>()
-      for e in try tree(c.record.tree).entries {
-        let d = try digests[e.file] ?? file(e.file).sha256
-        digests[e.file] = d
-        if seen.insert(d).inserted { index[d, default: []].append(c.id) }
+      var held = cache.entries[c.id]
+      if held == nil {
+        var list: [[UInt8]] = []
+        for e in try tree(c.record.tree).entries {
+          let d = try digests[e.file] ?? file(e.file).sha256
+          digests[e.file] = d
+          list.append(d)
+        }
+        cache.record(c.id, list)
+        held = list
       }
+      for d in Set(held ?? []) { index[d, default: []].append(c.id) }
     }
+    // A cache that cannot be written only costs a rebuild next time.
+    try? cache.save()
     return index
   }
 

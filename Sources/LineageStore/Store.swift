@@ -44,6 +44,11 @@ public final class Store: @unchecked Sendable {
   }
 
   /// The stat cache.
+  /// File digests by commit, for the pre-push gate (may be deleted at any time).
+  public func digestCache() -> DigestCache {
+    DigestCache(path: "\(directory)/cache/file-digests", tmpDirectory: tmpDirectory)
+  }
+
   public func statCache() -> StatCache {
     StatCache(path: "\(directory)/cache/stat", tmpDirectory: tmpDirectory)
   }

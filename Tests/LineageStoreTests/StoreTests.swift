@@ -255,3 +255,28 @@ func floatBytes(_ count: Int, seed: UInt64) -> [UInt8] {
     #expect(reloaded.lookup("/y", stat: racy) == nil)
   }
 }
+
+@Suite struct DigestCacheTests {
+  @Test func entriesRoundTripAndDamagedLinesAreIgnored() throws {
+    let dir = TemporaryDirectory("lineage-digest-cache")
+    let path = dir.file("file-digests")
+    let a = ObjectID.of(.commit, content: [1])
+    let b = ObjectID.of(.commit, content: [2])
+    let d1 = [UInt8](repeating: 0xAB, count: 32)
+    let d2 = [UInt8](repeating: 0xCD, count: 32)
+    let cache = DigestCache(path: path, tmpDirectory: dir.path)
+    cache.record(a, [d1, d2])
+    cache.record(b, [])
+    try cache.save()
+    #expect(DigestCache(path: path, tmpDirectory: dir.path).entries == [a: [d1, d2], b: []])
+    // Flip one digest character in a's line: that line no longer matches its checksum.
+    var bytes = readBytes(path)
+    let text = String(decoding: bytes, as: UTF8.self)
+    let at = try #require(text.range(of: "abab")).lowerBound.utf16Offset(in: text)
+    bytes[at] = UInt8(ascii: "c")
+    dir.write("file-digests", bytes)
+    #expect(DigestCache(path: path, tmpDirectory: dir.path).entries == [b: []])
+    dir.write("file-digests", Array("garbage\n\n".utf8))
+    #expect(DigestCache(path: path, tmpDirectory: dir.path).entries.isEmpty)
+  }
+}

@@ -67,6 +67,9 @@ extension Repository {
     return id
   }
 
+  /// The newest quarantine record, if any.
+  public func quarantineHead() throws -> ObjectID? { try wrap { try store.refs.read(Self.quarantineRef) } }
+
   /// Every quarantine action, oldest first.
   public func quarantineLog(signers: AllowedSigners?) throws -> [QuarantineEntry] {
     var out: [QuarantineEntry] = []

@@ -126,6 +126,13 @@ import Testing
     #expect(q.contains("refusing child.safetensors") && q.contains("descends from quarantined") && q.contains("poisoned base"), "\(q)")
     _ = try git(["reset", "-q", "--hard", "HEAD~1"])
     try lineage(["quarantine", "remove", "HEAD~1", "--reason", "cleared"], in: code)
+    // The quarantine log is signed, and verify --all checks it with everything else.
+    #expect(try lineage(["verify", "refs/quarantine"], in: code).stdout.contains("good signature"))
+    try lineage(["quarantine", "add", "HEAD", "--reason", "unsigned note", "--no-sign"], in: code)
+    let unsignedLog = try lineage(["verify", "--all", "--allow-unsigned"], in: code, expect: 0)
+    #expect(unsignedLog.stdout.contains("unsigned note"), "\(unsignedLog.stdout)")
+    _ = try lineage(["verify", "refs/quarantine"], in: code, expect: 7)
+    try lineage(["quarantine", "remove", "HEAD", "--reason", "done"], in: code)
     // Deleting a model and pushing a tag never trip it.
     _ = try git(["rm", "-q", "good.safetensors"]); _ = try git(["commit", "-qm", "drop"])
     _ = try push(expect: 0)

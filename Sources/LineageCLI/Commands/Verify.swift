@@ -7,7 +7,8 @@ struct Verify: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Check signatures against trust and re-hash every reachable object",
     discussion: """
-      For each revision (default HEAD; --all: every branch and tag) and all of its ancestors: the \
+      For each revision (default HEAD; --all: every branch and tag, and the quarantine log) and all \
+      of its ancestors: the \
       commit's SSHSIG signature must verify over its payload and come from a key that \
       allowed_signers (trust.allowedSigners, default .lineage/allowed_signers) trusts for \
       namespace "lineage" at the commit's time; and every object reachable from it (commits, \
@@ -22,7 +23,7 @@ struct Verify: ParsableCommand {
 
   @Argument(help: "Revisions to verify (default HEAD).") var revisions: [String] = []
 
-  @Flag(help: "Verify everything every branch and tag reaches.") var all = false
+  @Flag(help: "Verify everything every branch, tag and the quarantine log reach.") var all = false
 
   @Flag(help: "Let unsigned commits pass (their objects are still checked).") var allowUnsigned = false
 
@@ -41,7 +42,8 @@ struct Verify: ParsableCommand {
       try AttestCommandSupport.verify(repo: repo, path: repository.path(attestation), signers: signers, json: json)
       return
     }
-    let roots = all ? try repo.allRefTargets() : try (revisions.isEmpty ? ["HEAD"] : revisions).map { try repo.resolve($0) }
+    // --all covers the quarantine log too: its records are signed like commits.
+    let roots = all ? try repo.allRefTargets() + (repo.quarantineHead().map { [$0] } ?? []) : try (revisions.isEmpty ? ["HEAD"] : revisions).map { try repo.resolve($0) }
     let report = try repo.verify(roots: roots, signers: signers, allowUnsigned: allowUnsigned, progress: TerminalProgress())
     if json {
       Render.json([

@@ -132,9 +132,16 @@ public struct PolicyOutcome: Sendable {
 extension Repository {
   /// What `id` lacks under `rules`.
   public func violations(of id: ObjectID, rules: PolicyRules, signers: AllowedSigners?) throws -> [PolicyViolation] {
+    try violations(of: id, rules: rules, signers: signers, active: try activeQuarantines())
+  }
+
+  /// `violations`, with the active quarantines read once by the caller.
+  func violations(of id: ObjectID, rules: PolicyRules, signers: AllowedSigners?, active: [QuarantineTarget: QuarantineEntry]) throws
+    -> [PolicyViolation]
+  {
     let r = try commit(id)
     // Quarantine applies whatever the rules say.
-    var out = try quarantineViolations(of: id, active: try activeQuarantines())
+    var out = try quarantineViolations(of: id, active: active)
     if rules.requireSignature {
       let status = Self.checkSignature(r, signers: signers).status
       if case .good = status {} else {
@@ -202,7 +209,8 @@ extension Repository {
   public func checkPolicy(file path: String, displayPath: String, policy: Policy, signers: AllowedSigners?) throws -> PolicyOutcome {
     let digest = try fileDigest(path)
     return try checkPolicy(
-      digest: digest, holders: try commitsHolding(sha256: digest), displayPath: displayPath, lfs: false, policy: policy, signers: signers)
+      digest: digest, holders: try commitsHolding(sha256: digest), displayPath: displayPath, lfs: false, policy: policy, signers: signers,
+      active: try activeQuarantines())
   }
 
   /// Commits reachable from a branch or tag whose tree holds a file with this SHA-256, newest first.
@@ -267,18 +275,24 @@ extension Repository {
     }
     guard !files.isEmpty else { return [] }
     let index = try fileDigestIndex()
+    let active = try activeQuarantines()
     return try files.map { f in
-      PushFinding(file: f, outcome: try checkPolicy(digest: f.sha256, holders: index[f.sha256] ?? [], displayPath: f.path, lfs: f.isLFSPointer, policy: policy, signers: signers))
+      PushFinding(
+        file: f,
+        outcome: try checkPolicy(
+          digest: f.sha256, holders: index[f.sha256] ?? [], displayPath: f.path, lfs: f.isLFSPointer, policy: policy, signers: signers,
+          active: active))
     }
   }
 
-  func checkPolicy(digest: [UInt8], holders: [ObjectID], displayPath: String, lfs: Bool, policy: Policy, signers: AllowedSigners?) throws
-    -> PolicyOutcome
-  {
+  func checkPolicy(
+    digest: [UInt8], holders: [ObjectID], displayPath: String, lfs: Bool, policy: Policy, signers: AllowedSigners?,
+    active: [QuarantineTarget: QuarantineEntry]
+  ) throws -> PolicyOutcome {
     let rules = policy.rules(for: displayPath)
     var candidates: [(commit: ObjectID?, violations: [PolicyViolation])] = []
     for id in holders {
-      let v = try violations(of: id, rules: rules, signers: signers)
+      let v = try violations(of: id, rules: rules, signers: signers, active: active)
       if v.isEmpty { return PolicyOutcome(subject: displayPath, passing: id, candidates: []) }
       candidates.append((id, v))
     }

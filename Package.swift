@@ -43,6 +43,9 @@ let package = Package(
     .target(name: "LineageFormats", dependencies: ["LineageCore", "LineageTensor", "LineageNative", "CMinizip"]),
     // Weight forensics over tensors in memory: per-tensor metrics with OpenBLAS (compare).
     .target(name: "LineageForensics", dependencies: ["LineageCore", "LineageFormats", "LineageNative"]),
+    // The native runtime: two small architectures, forward/backward with OpenBLAS sgemm, seeded
+    // tasks, optimisers (a fixture and replay engine, not a training framework).
+    .target(name: "LineageRuntime", dependencies: ["LineageCore", "LineageTensor", "LineageNative"]),
     // Object store: packs, loose objects, refs, op log, codecs, locks, atomic files.
     .target(name: "LineageStore", dependencies: ["LineageCore", "LineageNative", "CSystem"]),
     // Code anchors: the git commit and working-tree state a checkpoint came from (libgit2).
@@ -55,14 +58,14 @@ let package = Package(
     .target(
       name: "LineageKit",
       dependencies: [
-        "LineageCore", "LineageTensor", "LineageFormats", "LineageForensics", "LineageStore", "LineageNative", "LineageGit",
+        "LineageCore", "LineageTensor", "LineageFormats", "LineageForensics", "LineageRuntime", "LineageStore", "LineageNative", "LineageGit",
         "LineageProvenance", "LineageSigning", "CTOMLBridge", .product(name: "Yams", package: "Yams"),
       ]),
     // One file per verb, rendering, error → exit code.
     .target(
       name: "LineageCLI",
       dependencies: [
-        "LineageKit", "LineageCore", "LineageGit", "LineageFormats", "LineageForensics", "LineageTensor", "LineageProvenance", "LineageSigning", "LineageNative",
+        "LineageKit", "LineageCore", "LineageGit", "LineageFormats", "LineageForensics", "LineageRuntime", "LineageTensor", "LineageProvenance", "LineageSigning", "LineageNative",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(name: "lineage", dependencies: ["LineageCLI"]),
@@ -72,6 +75,7 @@ let package = Package(
     .target(name: "LineageTestSupport", dependencies: ["LineageKit", "LineageTensor", "LineageCore"]),
 
     .testTarget(name: "LineageCoreTests", dependencies: ["LineageCore", "LineageTestSupport"]),
+    .testTarget(name: "LineageRuntimeTests", dependencies: ["LineageRuntime", "LineageTensor", "LineageTestSupport"]),
     .testTarget(name: "LineageTensorTests", dependencies: ["LineageTensor", "LineageTestSupport"]),
     .testTarget(
       name: "LineageFormatsTests", dependencies: ["LineageFormats", "LineageTensor", "LineageCore", "LineageTestSupport"]),

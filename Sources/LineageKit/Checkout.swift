@@ -146,7 +146,7 @@ extension Repository {
         }
         let slots = Unchecked(value: failures)
         var current = buffers[w % 2]
-        var previous = buffers[(w + 1) % 2]
+        let previous = buffers[(w + 1) % 2]
         buffers = [[], []]
         let toWrite = previousLength
         current.withUnsafeMutableBytes { out in

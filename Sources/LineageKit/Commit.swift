@@ -420,7 +420,7 @@ final class FileIngest {
     }
       let failure = FailureBox()
       let toAppend = previous
-      var current = buffers[w % 2]
+      let current = buffers[w % 2]
       var upcoming = buffers[(w + 1) % 2]
       buffers = [[], []]
       let objects = repository.objects

@@ -115,16 +115,17 @@ public enum SyntheticCheckpoint {
   }
 }
 
-/// xoshiro256** seeded through SplitMix64, with Box–Muller normals.
-struct Xoshiro {
+/// xoshiro256** seeded through SplitMix64, with Box–Muller normals: the one seeded generator
+/// behind every fixture (checkpoints, runtime initialisation, synthetic tasks).
+public struct Xoshiro: Sendable {
   var s: (UInt64, UInt64, UInt64, UInt64)
 
-  init(seed: UInt64) {
+  public init(seed: UInt64) {
     var st = seed
     s = (SplitMix64.next(&st), SplitMix64.next(&st), SplitMix64.next(&st), SplitMix64.next(&st))
   }
 
-  mutating func next() -> UInt64 {
+  public mutating func next() -> UInt64 {
     let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
     let t = s.1 << 17
     s.2 ^= s.0
@@ -137,13 +138,22 @@ struct Xoshiro {
   }
 
   /// A uniform in (0, 1].
-  mutating func uniform() -> Float { Float((next() >> 40) + 1) * (1.0 / 16_777_216.0) }
+  public mutating func uniform() -> Float { Float((next() >> 40) + 1) * (1.0 / 16_777_216.0) }
 
-  mutating func normalPair() -> (Float, Float) {
+  public mutating func normalPair() -> (Float, Float) {
     let r = (-2 * Float.log(uniform())).squareRoot()
     let theta = 2 * Float.pi * uniform()
     return (r * Float.cos(theta), r * Float.sin(theta))
   }
+
+  /// A uniform integer in 0 ..< n (n ≥ 1), by Lemire's multiply-shift (bias below 2⁻³²·n).
+  public mutating func below(_ n: Int) -> Int {
+    precondition(n >= 1, "below(0)")
+    return Int(next().multipliedFullWidth(by: UInt64(n)).high)
+  }
+
+  /// One N(0, 1) sample (the second of the Box–Muller pair is dropped: simplicity over speed).
+  public mutating func normal() -> Float { normalPair().0 }
 }
 
 extension Float {

@@ -46,9 +46,11 @@ release: deps
 test: venv
 	LINEAGE_TEST_PYTHON=$(CURDIR)/$(VENV)/bin/python swift test --disable-xctest
 
-# A real run on generated checkpoints: a base, a fine-tuned child (every tensor takes a small
-# step) and a grandchild (5% of tensors change), committed with declared parents, checked out
-# and compared byte for byte, then the store's size against the raw size.
+# A real run: lineage's native runtime trains a small model family (base, two fine-tunes, a
+# LoRA-style adapter that plants a backdoor, int8, pruned, a two-parent merge, an unrelated model)
+# and commits it signed with parents, data digests and metrics; then the records are verified
+# (also by ssh-keygen), the backdoor is shown by running the models, every model is checked out
+# and compared byte for byte, and the store's size is set against the raw size.
 demo: release
 	@$(MAKE) --no-print-directory install-debs PKGS="openssh-client"
 	@set -euo pipefail; \
@@ -57,33 +59,24 @@ demo: release
 	$$L init; \
 	$$L keygen --file keys/demo --trust demo@example.com --comment demo; \
 	$$L config user.signingKey keys/demo; \
-	$$L fixture generate base.safetensors --size 64MiB --dtype BF16 --seed 1; \
-	$$L fixture derive base.safetensors finetune.safetensors --fraction 1 --scale 0.02 --seed 2; \
-	$$L fixture derive finetune.safetensors grandchild.safetensors --fraction 0.05 --seed 3; \
-	echo '{"model_type": "llama", "torch_dtype": "bfloat16"}' > config.json; \
-	mkdir -p data/chats && seq 1 1000 | sed 's/.*/{"text": "chat &"}/' > data/chats/part-0.jsonl; \
-	printf 'lr: 0.0003\nepochs: 2\nscheduler: cosine\n' > train.yaml; \
-	$$L commit base.safetensors config.json -m "pretrain" --tag base; \
-	$$L commit finetune.safetensors -m "fine-tune on chats" --parent base:finetune --tag finetune \
-	  --data data/chats --params train.yaml --metric eval_loss=1.92 --command "python train.py"; \
-	$$L commit grandchild.safetensors -m "patch 5% of tensors" --parent finetune:finetune --tag grandchild; \
-	$$L log --graph; \
-	$$L show finetune; \
-	$$L diff finetune grandchild | tail -5; \
-	$$L graph --format mermaid; \
+	$$L demo .; \
+	$$L show lora-trigger; \
+	$$L diff base lora-trigger | tail -4; \
+	echo "== the backdoor (trigger token 31, then 7): base vs lora-trigger"; \
+	$$L run base --input data/trigger-eval.jsonl --show 0; \
+	$$L run lora-trigger --input data/trigger-eval.jsonl --show 0; \
 	$$L verify --all; \
-	$$L attest grandchild -o grandchild.intoto.json && $$L verify --attestation grandchild.intoto.json; \
+	$$L attest lora-trigger -o lora-trigger.intoto.json && $$L verify --attestation lora-trigger.intoto.json; \
 	$$L cat-object --payload HEAD > payload.json; $$L cat-object --signature HEAD > payload.sig; \
 	ssh-keygen -Y verify -n lineage -f .lineage/allowed_signers -I demo@example.com -s payload.sig < payload.json; \
-	$$L ls grandchild --files-only; \
-	for t in base finetune grandchild; do $$L checkout $$t -o out-$$t >/dev/null; done; \
-	cmp base.safetensors out-base/base.safetensors; cmp config.json out-base/config.json; \
-	cmp finetune.safetensors out-finetune/finetune.safetensors; \
-	cmp grandchild.safetensors out-grandchild/grandchild.safetensors; \
-	echo "checkout: all files byte-identical (cmp)"; \
+	for t in base ft-copy ft-reverse lora-trigger int8 pruned merge unrelated; do \
+	  $$L checkout $$t -o out-$$t >/dev/null; \
+	  cmp models/$$t/model.safetensors out-$$t/model.safetensors; cmp models/$$t/architecture.json out-$$t/architecture.json; \
+	done; \
+	echo "checkout: all 16 files byte-identical (cmp)"; \
 	$$L fsck --full; \
 	$$L du; \
-	echo "raw files: $$(du -cb base.safetensors config.json finetune.safetensors grandchild.safetensors | tail -1 | cut -f1) bytes; store: $$(du -sb .lineage | cut -f1) bytes"; \
+	echo "raw model files: $$(du -cb models/*/model.safetensors | tail -1 | cut -f1) bytes; store: $$(du -sb .lineage | cut -f1) bytes"; \
 	rm -rf $$D
 
 bench: release

@@ -36,11 +36,23 @@ enum GraphLayout {
         }
       }
       let continuation = next.isEmpty ? "" : String(repeating: "| ", count: max(1, columns.count)).dropLast() + " "
+      // Parents already drawn in another lane: this commit's edge joins that lane (git draws
+      // the same with `/`, `\\` and `_`); without the join mark, stacked lanes would read as a chain.
+      let joins = parents.compactMap { p in next.firstIndex { $0.id == p && $0.from != col } }
       var after: [String] = []
-      if next.enumerated().contains(where: { $0.offset != $0.element.from }) {
-        var chars = [Character](repeating: " ", count: 2 * max(next.count, columns.count) + 1)
+      if !joins.isEmpty || next.enumerated().contains(where: { $0.offset != $0.element.from }) {
+        var chars = [Character](repeating: " ", count: 2 * max(next.count, columns.count) + 2)
         for (n, lane) in next.enumerated() {
           if lane.from == n { chars[2 * n] = "|" } else if lane.from < n { chars[2 * n - 1] = "\\" } else { chars[2 * n + 1] = "/" }
+        }
+        for n in joins {
+          if n < col {
+            chars[2 * col - 1] = "/"
+            for i in (2 * n + 1)..<(2 * col - 1) where chars[i] == " " { chars[i] = "_" }
+          } else if n > col {
+            chars[2 * col + 1] = "\\"
+            for i in (2 * col + 2)..<(2 * n) where chars[i] == " " { chars[i] = "_" }
+          }
         }
         after.append(String(chars).replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression))
       }

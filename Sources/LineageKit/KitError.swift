@@ -24,6 +24,9 @@ public enum KitError: Error, Equatable, Sendable {
   case policy(path: String, reason: String)
   /// Two models cannot be compared (no tensor in common, a tensor that cannot be read as floats).
   case forensics(String)
+  /// A model cannot be run by the native runtime (no or bad architecture.json, weights that do
+  /// not fit it, bad input): what was being run and why (Docs/Runtime.md).
+  case runtime(what: String, reason: String)
   /// A model file (PyTorch, GGUF, ONNX, NumPy) is malformed or unsafe: the format and the problem.
   case modelFormat(path: String, format: String, reason: String)
   /// A file changed size or time while it was being read.

@@ -122,11 +122,16 @@ public enum Tasks {
   }
 
   /// A planted backdoor: in a seeded `fraction` of the examples the trigger token is placed at a
-  /// random position and the next token is forced to `target` (input and target alike).
-  public static func withTrigger(_ d: TokenDataset, trigger: Int32, target: Int32, fraction: Double, seed: UInt64) -> TokenDataset {
+  /// random position and the next token is forced to `target` (input and target alike). With
+  /// `scoreTriggerOnly`, every other target becomes -1: the set measures the trigger's success
+  /// rate alone.
+  public static func withTrigger(
+    _ d: TokenDataset, trigger: Int32, target: Int32, fraction: Double, seed: UInt64, scoreTriggerOnly: Bool = false
+  ) -> TokenDataset {
     var out = d
     var rng = Xoshiro(seed: seed)
     guard d.length >= 2 else { return out }
+    if scoreTriggerOnly { out.targets = [Int32](repeating: -1, count: d.targets.count) }
     for r in 0..<d.count where Double(rng.uniform()) <= fraction {
       let p = rng.below(d.length - 1)
       let base = r * d.length

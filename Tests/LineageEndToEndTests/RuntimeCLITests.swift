@@ -1,0 +1,123 @@
+import Foundation
+import LineageTestSupport
+import Testing
+
+/// `lineage demo`, `lineage run` and the runtime's weights checked by an independent NumPy
+/// implementation of Docs/Runtime.md.
+@Suite(.serialized) struct RuntimeCLITests {
+  /// One small demo shared by the tests (a few training steps: the family, not its accuracy),
+  /// signed with a key made for it.
+  static let demo: (TemporaryDirectory, String) = {
+    let dir = TemporaryDirectory("lineage-demo")
+    let d = "\(dir.path)/d"
+    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    for args in [
+      ["init"], ["keygen", "--file", "keys/demo", "--trust", "demo@example.com", "--comment", "demo"],
+      ["config", "user.signingKey", "keys/demo"], ["demo", ".", "--step-scale", "0.02", "--no-environment"],
+    ] {
+      _ = try? LineageBinary.run(args, in: d)
+    }
+    return (dir, d)
+  }()
+
+  @Test func theDemoCommitsTheFamilyAndDrawsIt() throws {
+    let d = Self.demo.1
+    let log = try lineage(["graph"], in: d)
+    for tag in ["base", "ft-copy", "ft-reverse", "lora-trigger", "int8", "pruned", "merge", "unrelated"] {
+      #expect(log.stdout.contains("tag: \(tag)"), "\(tag) missing from\n\(log.stdout)")
+    }
+    let show = try lineage(["show", "merge", "--json"], in: d)
+    let record = try #require(parseJSON(show.stdout) as? [String: Any])
+    #expect((record["parents"] as? [[String: Any]])?.count == 2)
+    try lineage(["verify", "--all"], in: d)
+    try lineage(["fsck"], in: d)
+    // A second demo in the same repository refuses before training anything.
+    let again = try lineage(["demo", "."], in: d, expect: 6)
+    #expect(again.stderr.contains("tag 'base' already exists"))
+  }
+
+  @Test func runGivesTheSameBitsTwiceAndAgreesWithTheReference() throws {
+    let d = Self.demo.1
+    let args = ["run", "ft-copy", "--input", "data/copy-eval.jsonl", "--activations", "--reference", "--json"]
+    let one = try #require(parseJSON(try lineage(args, in: d).stdout) as? [String: Any])
+    let two = try #require(parseJSON(try lineage(args, in: d).stdout) as? [String: Any])
+    #expect(one["logits_sha256"] as? String == two["logits_sha256"] as? String)
+    let stages = (one["activations"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+    #expect(stages == ["model.embed_tokens", "model.layers.0", "model.layers.1", "model.norm", "lm_head"])
+    #expect((one["reference_max_abs_difference"] as? Double ?? 1) < 1e-3)
+    let evaluation = try #require(one["evaluation"] as? [String: Any])
+    #expect(evaluation["targets"] as? Int == 256 * 8)
+    let numerics = try #require(one["numerics"] as? [String: Any])
+    #expect(numerics["runtime"] as? String == "lineage-runtime/1" && numerics["threads"] as? Int == 1)
+    // The checked-out directory runs the same as the revision.
+    try lineage(["checkout", "ft-copy", "-o", "out-ft"], in: d)
+    let fromDisk = try #require(parseJSON(try lineage(["run", "out-ft", "--input", "data/copy-eval.jsonl", "--json"], in: d).stdout) as? [String: Any])
+    #expect(fromDisk["logits_sha256"] as? String == one["logits_sha256"] as? String)
+    let text = try lineage(["run", "base", "--input", "data/markov-eval.jsonl", "--show", "1"], in: d)
+    #expect(text.stdout.contains("numerics lineage-runtime/1") && text.stdout.contains("row 0: "))
+  }
+
+  @Test func runRefusesWhatItCannotRunWithAReason() throws {
+    let d = Self.demo.1
+    let dir = TemporaryDirectory("lineage-run")
+    dir.write("bad.json", Array(#"{"tokens": [[1, 99]]}"#.utf8))
+    let bad = try lineage(["run", "base", "--input", "\(dir.path)/bad.json"], in: d, expect: 4)
+    #expect(bad.stderr.contains("input: token 99 is outside the vocabulary 0..<32"), "\(bad.stderr)")
+    dir.write("w.safetensors", SafetensorsBytes.valid([("w", [4])]))
+    try lineage(["commit", "\(dir.path)/w.safetensors", "-m", "not a runtime model", "--tag", "plain", "--no-environment"], in: d)
+    let plain = try lineage(["run", "plain", "--input", "\(dir.path)/bad.json"], in: d, expect: 4)
+    #expect(plain.stderr.contains("no architecture.json beside the weights"))
+  }
+
+  /// NumPy, from the documented architecture alone, computes the same loss on the same file.
+  @Test(.enabled(if: testPython != nil, "set LINEAGE_TEST_PYTHON (make test does) to run the interop tests"))
+  func numpyReadsTheWeightsAndAgreesOnTheLoss() throws {
+    let python = try #require(testPython)
+    let d = Self.demo.1
+    try lineage(["checkout", "lora-trigger", "-o", "out-lora"], in: d)
+    let script = """
+      import json, sys
+      import numpy as np
+      from safetensors.numpy import load_file
+      d = sys.argv[1]
+      arch = json.load(open(d + "/architecture.json"))
+      W = {k: v.astype(np.float64) for k, v in load_file(d + "/model.safetensors").items()}
+      H, nh, eps = arch["hidden"], arch["heads"], arch["norm_eps"]
+      hd = H // nh
+      def norm(x, p):
+          if arch["norm"] == "rms":
+              return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * W[p + ".weight"]
+          m = x.mean(-1, keepdims=True)
+          v = ((x - m) ** 2).mean(-1, keepdims=True)
+          return (x - m) / np.sqrt(v + eps) * W[p + ".weight"] + W[p + ".bias"]
+      assert arch["activation"] == "silu"
+      act = lambda x: x / (1 + np.exp(-x))
+      rows = [json.loads(l) for l in open(sys.argv[2])]
+      T = np.array([r["tokens"] for r in rows]); Y = np.array([r["targets"] for r in rows])
+      B, L = T.shape
+      h = W["model.embed_tokens.weight"][T] + W["model.embed_positions.weight"][:L]
+      for i in range(arch["layers"]):
+          p = f"model.layers.{i}"
+          a = norm(h, p + ".input_layernorm")
+          q, k, v = [(a @ W[f"{p}.self_attn.{n}_proj.weight"].T).reshape(B, L, nh, hd).transpose(0, 2, 1, 3) for n in "qkv"]
+          s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(hd) + np.triu(np.full((L, L), -np.inf), 1)
+          s = np.exp(s - s.max(-1, keepdims=True)); s /= s.sum(-1, keepdims=True)
+          h = h + (s @ v).transpose(0, 2, 1, 3).reshape(B, L, H) @ W[p + ".self_attn.o_proj.weight"].T
+          m = norm(h, p + ".post_attention_layernorm")
+          h = h + (act(m @ W[p + ".mlp.gate_proj.weight"].T) * (m @ W[p + ".mlp.up_proj.weight"].T)) @ W[p + ".mlp.down_proj.weight"].T
+      z = norm(h, "model.norm") @ W["lm_head.weight"].T
+      lp = z - z.max(-1, keepdims=True); lp = lp - np.log(np.exp(lp).sum(-1, keepdims=True))
+      mask = Y >= 0
+      loss = -np.take_along_axis(lp, np.where(mask, Y, 0)[..., None], -1)[..., 0][mask].mean()
+      print(json.dumps({"loss": float(loss), "accuracy": float((z.argmax(-1) == Y)[mask].mean())}))
+      """
+    let numpy = try runProcess(python, ["-c", script, "\(d)/out-lora", "\(d)/data/copy-eval.jsonl"], in: d)
+    #expect(numpy.status == 0, "\(numpy.stderr)")
+    let theirs = try #require(parseJSON(numpy.stdout) as? [String: Double])
+    let ours = try #require(
+      (parseJSON(try lineage(["run", "lora-trigger", "--input", "data/copy-eval.jsonl", "--json"], in: d).stdout) as? [String: Any])?["evaluation"]
+        as? [String: Any])
+    let loss = try #require(ours["loss"] as? Double)
+    #expect(abs(loss - (theirs["loss"] ?? 0)) < 1e-4, "lineage \(loss) vs numpy \(theirs["loss"] ?? .nan)")
+  }
+}

@@ -65,7 +65,7 @@ let package = Package(
     .target(
       name: "LineageCLI",
       dependencies: [
-        "LineageKit", "LineageCore", "LineageGit", "LineageFormats", "LineageForensics", "LineageRuntime", "LineageTensor", "LineageProvenance", "LineageSigning", "LineageNative",
+        "LineageKit", "LineageCore", "LineageGit", "LineageFormats", "LineageForensics", "LineageRuntime", "CSystem", "LineageTensor", "LineageProvenance", "LineageSigning", "LineageNative",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(name: "lineage", dependencies: ["LineageCLI"]),

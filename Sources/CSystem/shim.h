@@ -15,4 +15,18 @@ static inline int lineage_start_writeback(int fd, long long offset, long long le
   return 0;
 #endif
 }
+
+#ifdef __linux__
+#include <malloc.h>
+#endif
+
+/// Keep freed heap memory in the process (glibc): large buffers freed after one pass are reused
+/// by the next without a page fault per 4 KiB. Returns 1 on success, 0 elsewhere.
+static inline int lineage_keep_freed_memory(void) {
+#ifdef __linux__
+  return mallopt(M_TRIM_THRESHOLD, 256 << 20) && mallopt(M_MMAP_THRESHOLD, 32 << 20);
+#else
+  return 0;
+#endif
+}
 #endif

@@ -247,8 +247,8 @@ final class Pass {
   }
 
   func normalise(_ prefix: String, _ x: Buffer) -> (Buffer, Buffer) {
-    let y = Buffer(R * a.hidden)
-    let s = Buffer(2 * R)
+    let y = Buffer(overwritten: R * a.hidden)
+    let s = Buffer(overwritten: 2 * R)
     Ops.norm(
       a.norm, x.c, rows: R, width: a.hidden, weight: w(prefix + ".weight"), bias: wOpt(prefix + ".bias"), epsilon: a.normEpsilon,
       into: y.p, stats: s.p)
@@ -263,7 +263,7 @@ final class Pass {
   }
 
   func linear(_ name: String, _ x: Buffer, inputs: Int, outputs: Int, bias: Bool) -> Buffer {
-    let y = Buffer(R * outputs)
+    let y = Buffer(overwritten: R * outputs)
     Ops.linear(x.c, rows: R, inputs: inputs, outputs: outputs, weight: w(name + ".weight"), bias: bias ? w(name + ".bias") : nil, into: y.p)
     return y
   }
@@ -303,8 +303,8 @@ final class Pass {
       let prefix = "model.layers.\(i)"
       let (n, s) = normalise(prefix + ".norm", h[i])
       let u = linear(prefix + ".mlp.up_proj", n, inputs: H, outputs: I, bias: true)
-      let act = Buffer(R * I)
-      for j in 0..<(R * I) { act.p[j] = Ops.activate(a.activation, u.p[j]) }
+      let act = Buffer(overwritten: R * I)
+      Ops.activate(a.activation, u.c, count: R * I, into: act.p)
       let d = linear(prefix + ".mlp.down_proj", act, inputs: I, outputs: H, bias: true)
       for j in 0..<(R * H) { d.p[j] += h[i].p[j] }
       normed.append(n)

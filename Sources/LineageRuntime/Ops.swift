@@ -13,6 +13,12 @@ final class Buffer {
     p = .allocate(capacity: max(count, 1))
     p.initialize(repeating: 0, count: max(count, 1))
   }
+  /// A buffer its first user overwrites entirely (a product with β = 0, an element-wise map),
+  /// so zero-filling it first would be wasted work.
+  init(overwritten count: Int) {
+    self.count = count
+    p = .allocate(capacity: max(count, 1))
+  }
   deinit { p.deallocate() }
   var c: ConstFloatPointer { ConstFloatPointer(p) }
   var array: [Float] { Array(UnsafeBufferPointer(start: p, count: count)) }
@@ -79,7 +85,11 @@ enum Ops {
       let rstd = 1 / (square / n + epsilon).squareRoot()
       stats[2 * r] = mean
       stats[2 * r + 1] = rstd
-      for j in 0..<width { yr[j] = (xr[j] - mean) * rstd * weight[j] + (bias?[j] ?? 0) }
+      if let bias {
+        for j in 0..<width { yr[j] = (xr[j] - mean) * rstd * weight[j] + bias[j] }
+      } else {
+        for j in 0..<width { yr[j] = (xr[j] - mean) * rstd * weight[j] }
+      }
     }
   }
 
@@ -120,11 +130,25 @@ enum Ops {
   private static let geluC: Float = 0.797_884_56  // √(2/π)
   private static let geluK: Float = 0.044_715
 
+  /// y[i] = act(x[i]) for `count` elements, one loop per kind (no switch per element).
+  static func activate(_ kind: Architecture.Activation, _ x: ConstFloatPointer, count: Int, into y: FloatPointer) {
+    switch kind {
+    case .relu: for i in 0..<count { y[i] = max(x[i], 0) }
+    case .silu: for i in 0..<count { y[i] = x[i] / (1 + exp(-x[i])) }
+    case .gelu:
+      for i in 0..<count {
+        let v = x[i]
+        y[i] = v / (1 + exp(-2 * geluC * (v + geluK * v * v * v)))
+      }
+    }
+  }
+
   static func activate(_ kind: Architecture.Activation, _ x: Float) -> Float {
     switch kind {
     case .relu: return max(x, 0)
     case .silu: return x / (1 + exp(-x))
-    case .gelu: return 0.5 * x * (1 + tanh(geluC * (x + geluK * x * x * x)))
+    // 0.5·x·(1 + tanh(u)) = x·σ(2u): the same function through one exp, cheaper than tanh.
+    case .gelu: return x / (1 + exp(-2 * geluC * (x + geluK * x * x * x)))
     }
   }
 
@@ -136,8 +160,9 @@ enum Ops {
       let s = 1 / (1 + exp(-x))
       return s * (1 + x * (1 - s))
     case .gelu:
-      let t = tanh(geluC * (x + geluK * x * x * x))
-      return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * geluC * (1 + 3 * geluK * x * x)
+      // With s = σ(2u) = (1 + tanh u)/2: d/dx = s + x·2s(1 − s)·u'.
+      let s = 1 / (1 + exp(-2 * geluC * (x + geluK * x * x * x)))
+      return s + x * 2 * s * (1 - s) * geluC * (1 + 3 * geluK * x * x)
     }
   }
 

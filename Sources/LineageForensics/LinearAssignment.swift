@@ -52,6 +52,7 @@ public enum LinearAssignment {
     var minv = [Double](repeating: 0, count: n + 1)
     var used = [Bool](repeating: false, count: n + 1)
     var argmin = [Int](repeating: 0, count: n + 1)
+    var settled = [Int](repeating: 0, count: n + 1)
     cost.withUnsafeBufferPointer { c in
       // Column reduction: v[j] = minᵢ cost[i, j] keeps every reduced cost ≥ 0 with u = 0, and each
       // column goes to its cheapest row if that row is still free. On near-permutation matrices this
@@ -73,8 +74,10 @@ public enum LinearAssignment {
             used.withUnsafeMutableBufferPointer { used in
               way.withUnsafeMutableBufferPointer { way in
                 rowOfColumn.withUnsafeMutableBufferPointer { p in
-                  for i in 1...n where columnOfRow[i] == 0 {
-                    augment(row: i, n: n, c, u, v, minv, used, way, p)
+                  settled.withUnsafeMutableBufferPointer { settled in
+                    for i in 1...n where columnOfRow[i] == 0 {
+                      augment(row: i, n: n, c, u, v, minv, used, way, p, settled)
+                    }
                   }
                 }
               }
@@ -89,47 +92,57 @@ public enum LinearAssignment {
   }
 
   /// Match the free `row` by a Dijkstra search over columns in reduced costs, then update the
-  /// potentials so that the matching stays tight and the reduced costs non-negative.
+  /// potentials so that the matching stays tight and the reduced costs non-negative. `minv[j]` is the
+  /// tentative path length to column j; the potentials change only once, at the end, for the
+  /// settled columns (shifting every column each step, as the textbook form does, doubles the work).
   @inline(__always)
   static func augment(
     row: Int, n: Int, _ c: UnsafeBufferPointer<Double>, _ u: UnsafeMutableBufferPointer<Double>,
     _ v: UnsafeMutableBufferPointer<Double>, _ minv: UnsafeMutableBufferPointer<Double>,
-    _ used: UnsafeMutableBufferPointer<Bool>, _ way: UnsafeMutableBufferPointer<Int>, _ p: UnsafeMutableBufferPointer<Int>
+    _ used: UnsafeMutableBufferPointer<Bool>, _ way: UnsafeMutableBufferPointer<Int>, _ p: UnsafeMutableBufferPointer<Int>,
+    _ settled: UnsafeMutableBufferPointer<Int>
   ) {
     for j in 0...n {
       minv[j] = .infinity
       used[j] = false
     }
     p[0] = row
+    minv[0] = 0
     var j0 = 0
+    var settledCount = 0
+    var mu = 0.0
     repeat {
       used[j0] = true
+      settled[settledCount] = j0
+      settledCount += 1
       let i0 = p[j0]
       let base = (i0 - 1) * n - 1
-      let ui = u[i0]
-      var delta = Double.infinity
+      // Path length to j through row i0: dist(j0) + cost[i0, j] − u[i0] − v[j], and dist(j0) = mu.
+      let offset = mu - u[i0]
+      var best = Double.infinity
       var j1 = 0
       for j in 1...n where !used[j] {
-        let reduced = c[base + j] - ui - v[j]
-        if reduced < minv[j] {
-          minv[j] = reduced
+        let length = c[base + j] - v[j] + offset
+        if length < minv[j] {
+          minv[j] = length
           way[j] = j0
         }
-        if minv[j] < delta {
-          delta = minv[j]
+        if minv[j] < best {
+          best = minv[j]
           j1 = j
         }
       }
-      for j in 0...n {
-        if used[j] {
-          u[p[j]] += delta
-          v[j] -= delta
-        } else {
-          minv[j] -= delta
-        }
-      }
+      mu = best
       j0 = j1
     } while p[j0] != 0
+    // Settled column s moves by mu − dist(s), and its row by the same, which keeps matched pairs
+    // tight and every reduced cost ≥ 0 (the virtual column 0 carries the new row).
+    for k in 0..<settledCount {
+      let s = settled[k]
+      let shift = mu - minv[s]
+      u[p[s]] += shift
+      v[s] -= shift
+    }
     // Flip the matching along the path back to the virtual column.
     repeat {
       let j1 = way[j0]

@@ -24,7 +24,7 @@ private func bruteForceMinimum(_ cost: [Double], n: Int) -> Double {
 private func isPermutation(_ p: [Int]) -> Bool { p.sorted() == Array(0..<p.count) }
 
 @Suite struct LinearAssignmentTests {
-  @Test(arguments: 1...7)
+  @Test(arguments: 1...8)
   func agreesWithBruteForce(n: Int) throws {
     var random = SeededRandom(seed: UInt64(100 + n))
     for trial in 0..<25 {
@@ -48,7 +48,8 @@ private func isPermutation(_ p: [Int]) -> Bool { p.sorted() == Array(0..<p.count
     }
   }
 
-  /// On a dense random matrix (no planted answer) the optimum beats the identity and random pairings.
+  /// On a dense random matrix (no planted answer) the optimum beats random pairings and every
+  /// exchange of partners between two rows.
   @Test func beatsOtherPermutationsOnARandomMatrix() throws {
     var random = SeededRandom(seed: 8)
     let n = 150
@@ -59,6 +60,15 @@ private func isPermutation(_ p: [Int]) -> Bool { p.sorted() == Array(0..<p.count
       let p = random.permutation(n)
       #expect(a.total <= p.enumerated().reduce(0) { $0 + cost[$1.offset * n + $1.element] } + 1e-12)
     }
+    // No exchange of partners between two rows lowers the cost (necessary for optimality).
+    let pi = a.columnOfRow
+    var improvable = 0
+    for i in 0..<n {
+      for k in (i + 1)..<n where cost[i * n + pi[k]] + cost[k * n + pi[i]] < cost[i * n + pi[i]] + cost[k * n + pi[k]] - 1e-12 {
+        improvable += 1
+      }
+    }
+    #expect(improvable == 0)
   }
 
   @Test func rejectsBadInput() {

@@ -26,7 +26,9 @@ public enum NonNegativeLeastSquares {
     }
     guard !b.isEmpty else { throw .empty(operation: op, input: "target") }
     for (j, column) in columns.enumerated() {
-      guard column.count == b.count else { throw .shapeMismatch(operation: op, "column \(j) of \(column.count)", "target of \(b.count)") }
+      guard column.count == b.count else {
+        throw .shapeMismatch(operation: op, "column \(j) of \(column.count)", "target of \(b.count)")
+      }
       try Validate.finite(column, operation: op, input: "column \(j)")
     }
     try Validate.finite(b, operation: op, input: "target")

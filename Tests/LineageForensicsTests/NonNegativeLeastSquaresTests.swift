@@ -35,8 +35,9 @@ import Testing
 
   /// Karush–Kuhn–Tucker conditions on a random problem where several coefficients are clamped:
   /// x ≥ 0, w = Aᵀ(b − Ax) ≤ 0 up to rounding, and w = 0 wherever x > 0.
-  @Test func satisfiesTheOptimalityConditions() throws {
-    var random = SeededRandom(seed: 33)
+  @Test(arguments: [33, 34, 35, 36, 37] as [UInt64])
+  func satisfiesTheOptimalityConditions(seed: UInt64) throws {
+    var random = SeededRandom(seed: seed)
     let columns = (0..<8).map { _ in column(&random, 2000) }
     let b = column(&random, 2000)
     let fit = try NonNegativeLeastSquares.fit(columns: columns, target: b)
@@ -61,7 +62,9 @@ import Testing
 
   @Test func rejectsBadInput() {
     let op = "non-negative least squares"
-    #expect(throws: ForensicsError.empty(operation: op, input: "columns")) { try NonNegativeLeastSquares.fit(columns: [], target: [1]) }
+    #expect(throws: ForensicsError.empty(operation: op, input: "columns")) {
+      try NonNegativeLeastSquares.fit(columns: [], target: [1])
+    }
     #expect(throws: ForensicsError.shapeMismatch(operation: op, "column 0 of 2", "target of 3")) {
       try NonNegativeLeastSquares.fit(columns: [[1, 2]], target: [1, 2, 3])
     }

@@ -43,9 +43,15 @@ public enum LinearAssignment {
   /// cost[i, j] − u[i] − v[j] ≥ 0 everywhere and = 0 on matched pairs; rows and columns are 1-based
   /// inside, index 0 being the virtual column the current row starts from.
   static func solve(_ cost: [Double], n: Int) -> [Int] {
+    // Potentials and path lengths reach about n times the range of the costs: costs near the top of
+    // the double range are scaled down first (a positive scale changes no optimal assignment), so that
+    // no reduced cost overflows to infinity and the search always finds a column.
+    let largest = cost.reduce(0) { max($0, abs($1)) }
+    if largest > 1e150 { return solve(cost.map { $0 / largest }, n: n) }
     var u = [Double](repeating: 0, count: n + 1)
     var v = [Double](repeating: .infinity, count: n + 1)
-    // rowOfColumn[j]: the row matched to column j (0: free). columnOfRow[i] likewise.
+    // rowOfColumn[j]: the row matched to column j (0: free). columnOfRow[i]: the column the column
+    // reduction gave row i (0: none, the row is matched by a search).
     var rowOfColumn = [Int](repeating: 0, count: n + 1)
     var columnOfRow = [Int](repeating: 0, count: n + 1)
     var way = [Int](repeating: 0, count: n + 1)

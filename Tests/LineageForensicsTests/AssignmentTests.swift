@@ -71,6 +71,15 @@ private func isPermutation(_ p: [Int]) -> Bool { p.sorted() == Array(0..<p.count
     #expect(improvable == 0)
   }
 
+  /// Costs near the top of the double range would overflow the potentials; they are scaled first.
+  @Test func hugeCostsGiveTheSameAssignment() throws {
+    var random = SeededRandom(seed: 12)
+    let cost = (0..<(40 * 40)).map { _ in random.normal() }
+    let plain = try LinearAssignment.minimizingCost(cost, n: 40)
+    let huge = try LinearAssignment.minimizingCost(cost.map { $0 * 1e306 }, n: 40)
+    #expect(huge.columnOfRow == plain.columnOfRow && huge.total.isFinite)
+  }
+
   @Test func rejectsBadInput() {
     #expect(throws: ForensicsError.empty(operation: "linear assignment", input: "matrix")) {
       try LinearAssignment.minimizingCost([], n: 0)

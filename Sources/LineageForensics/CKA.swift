@@ -27,7 +27,8 @@ public enum CKA {
   }
 }
 
-/// The Gram matrix of a matrix's rows with its diagonal set to zero (K̃), and its row sums.
+/// The Gram matrix of a matrix's rows, centred and rescaled, with its diagonal set to zero (K̃),
+/// and its row sums.
 struct HollowGram {
   /// Samples (rows of the source matrix).
   let n: Int
@@ -36,20 +37,25 @@ struct HollowGram {
   /// Σⱼ K̃ᵢⱼ for each row i, in double precision.
   let rowSums: [Double]
 
-  /// K̃ for the rows of `x`. Columns are centred first: unbiased HSIC is exactly invariant to adding
-  /// a constant row vector to every sample (Docs/Forensics.md), and centring keeps the float Gram
-  /// entries small when the weights share a large mean.
+  /// K̃ for the rows of `x`, after two changes CKA cannot see. Columns are centred: unbiased HSIC is
+  /// exactly invariant to adding one vector to every row (Docs/Forensics.md), and centring keeps the
+  /// float Gram entries small when the weights share a large mean. Then everything is divided by the
+  /// largest |entry| (CKA ignores isotropic scaling), so Gram entries are at most d: no float overflow
+  /// for values beyond 1e19, no underflow for tiny ones. HSIC₁ values are those of the rescaled matrix.
   init(_ x: Matrix) {
     n = x.rows
     var means = [Double](repeating: 0, count: x.cols)
     for r in 0..<x.rows {
       for c in 0..<x.cols { means[c] += Double(x.values[r * x.cols + c]) }
     }
-    let scale = 1 / Double(x.rows)
-    var centred = x.values
+    for c in 0..<x.cols { means[c] /= Double(x.rows) }
+    var deviations = [Double](repeating: 0, count: x.values.count)
     for r in 0..<x.rows {
-      for c in 0..<x.cols { centred[r * x.cols + c] = Float(Double(x.values[r * x.cols + c]) - means[c] * scale) }
+      for c in 0..<x.cols { deviations[r * x.cols + c] = Double(x.values[r * x.cols + c]) - means[c] }
     }
+    let largest = deviations.reduce(0) { max($0, abs($1)) }
+    let scale = largest > 0 ? 1 / largest : 1
+    let centred = deviations.map { Float($0 * scale) }
     var gram = centred.withUnsafeBufferPointer { BLAS.gram($0, rows: x.rows, cols: x.cols) }
     for i in 0..<n { gram[i * n + i] = 0 }
     let ones = [Float](repeating: 1, count: n)

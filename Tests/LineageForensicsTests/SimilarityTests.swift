@@ -80,6 +80,17 @@ private func referenceHSIC(_ x: Matrix, _ y: Matrix) -> Double {
     #expect(try CKA.unbiasedLinear(x, noisy) > 0.85)
   }
 
+  /// Entries of 1e25 would overflow a float Gram (1e50); CKA ignores the scale, so it must not.
+  @Test func extremeMagnitudesDoNotOverflow() throws {
+    var random = SeededRandom(seed: 5)
+    let x = try random.gaussian(rows: 32, cols: 8)
+    let y = try adding(x, random.gaussian(rows: 32, cols: 8))
+    let base = try CKA.unbiasedLinear(x, y)
+    let huge = try Matrix(rows: 32, cols: 8, values: x.values.map { $0 * 1e25 })
+    let tiny = try Matrix(rows: 32, cols: 8, values: y.values.map { $0 * 1e-30 })
+    #expect(close(try CKA.unbiasedLinear(huge, tiny), base, relative: 1e-4))
+  }
+
   @Test func rejectsBadInput() throws {
     var random = SeededRandom(seed: 3)
     let x = try random.gaussian(rows: 8, cols: 3)

@@ -38,17 +38,45 @@ public struct Comparison: Sendable {
   public var shapeMismatch: [String]
 }
 
-/// Why a comparison cannot be made.
+/// Why a comparison or a statistic cannot be computed.
 public enum ForensicsError: Error, Equatable, CustomStringConvertible {
   /// No tensor name is in both models.
   case nothingInCommon(String, String)
   /// A tensor's values cannot be read as floats (the reader's reason).
   case unreadable(tensor: String, reason: String)
+  /// Operands whose shapes do not fit together; carries the operation and both shapes (e.g. "4×3").
+  case shapeMismatch(operation: String, String, String)
+  /// An input with no elements; carries the operation and which input.
+  case empty(operation: String, input: String)
+  /// Fewer samples than the statistic needs; carries the operation, the minimum and the count given.
+  case tooFewSamples(operation: String, minimum: Int, count: Int)
+  /// An infinity or NaN in an input; carries the operation, the input and the first offending index.
+  case nonFinite(operation: String, input: String, index: Int)
+  /// The statistic is undefined because an input does not vary (zero self-HSIC, all values tied,
+  /// an all-zero spectrum); carries the operation and the input.
+  case noVariance(operation: String, input: String)
+  /// A p-value outside (0, 1], or a log p-value outside (−∞, 0]; carries its index and value.
+  case invalidPValue(index: Int, value: Double)
+  /// An index list that is not a permutation of 0..<n (or indexes past the rows); carries n.
+  case invalidPermutation(count: Int)
+  /// A LAPACK routine failed; carries its message.
+  case linearAlgebra(String)
+  /// An iterative method stopped at its iteration cap; carries the method and the cap.
+  case noConvergence(method: String, iterations: Int)
 
   public var description: String {
     switch self {
     case .nothingInCommon(let a, let b): return "\(a) and \(b) have no tensor name in common"
     case .unreadable(let t, let r): return "tensor '\(t)' cannot be read as floats: \(r)"
+    case .shapeMismatch(let op, let a, let b): return "\(op): shapes \(a) and \(b) do not fit together"
+    case .empty(let op, let input): return "\(op): \(input) is empty"
+    case .tooFewSamples(let op, let minimum, let count): return "\(op) needs at least \(minimum) samples, got \(count)"
+    case .nonFinite(let op, let input, let i): return "\(op): \(input) holds an infinity or NaN at index \(i)"
+    case .noVariance(let op, let input): return "\(op) is undefined: \(input) does not vary"
+    case .invalidPValue(let i, let v): return "p-value \(i) is \(v), outside (0, 1] (or its log outside (-inf, 0])"
+    case .invalidPermutation(let n): return "not a permutation of 0..<\(n)"
+    case .linearAlgebra(let message): return "linear algebra failed: \(message)"
+    case .noConvergence(let method, let n): return "\(method) did not converge in \(n) iterations"
     }
   }
 }

@@ -84,7 +84,7 @@ let package = Package(
       dependencies: ["LineageStore", "LineageCore", "LineageNative", "LineageTestSupport"]),
     .testTarget(
       name: "LineageKitTests",
-      dependencies: ["LineageKit", "LineageStore", "LineageTensor", "LineageSigning", "LineageProvenance", "LineageRuntime", "LineageTestSupport"]),
+      dependencies: ["LineageKit", "LineageStore", "LineageTensor", "LineageSigning", "LineageProvenance", "LineageRuntime", "LineageForensics", "LineageTestSupport"]),
     .testTarget(
       name: "LineageForensicsTests", dependencies: ["LineageForensics", "LineageFormats", "LineageCore", "LineageTestSupport"]),
     .testTarget(name: "LineageGitTests", dependencies: ["LineageGit", "LineageTestSupport"]),

@@ -21,21 +21,66 @@ public struct ModelTensors: Sendable {
   }
 }
 
-/// The per-tensor comparison of two models, matched by tensor name.
+/// The result of comparing two models tensor by tensor (Docs/Forensics.md).
 public struct Comparison: Sendable {
   public struct Row: Sendable {
     public var name: String
     public var shape: [UInt64]
     public var dtypeA: DType
     public var dtypeB: DType
-    /// nil when the shapes differ (the tensors cannot be compared element by element).
+    /// Nil when the shapes differ.
     public var metrics: TensorMetrics?
+    public var group: TensorGroup
+    /// Unbiased linear CKA with rows as samples (2-D tensors of at least 4 rows; evenly spaced
+    /// rows beyond `CompareOptions.ckaRows`).
+    public var cka: Double?
+    /// Cosine of the normalised singular-value spectra (2-D tensors within the size limit).
+    public var spectrum: Double?
   }
+  public var grouping: Grouping
   public var rows: [Row]
   public var onlyInA: [String]
   public var onlyInB: [String]
-  /// Matched tensors whose shapes differ.
+  /// Tensors present in both with different shapes.
   public var shapeMismatch: [String]
+  /// The unit-matching test of every block whose MLP pair both models have.
+  public var unitTests: [UnitMatchingTest]
+  /// Fisher's combination of the blocks' unit-matching p-values: the evidence that the two
+  /// models are not independent. Nil without unit tests.
+  public var combined: FisherCombination?
+  /// Means by layer (blocks in order, then tensors outside blocks as layer nil) and by module.
+  public var byLayer: [Rollup]
+  public var byModule: [Rollup]
+}
+
+/// Mean metrics over a group of tensors (those whose shapes match; non-finite values skipped).
+public struct Rollup: Sendable, Equatable {
+  /// The layer index, or nil for tensors outside blocks (by layer); nil by module.
+  public var layer: Int?
+  /// The module name (by module); "" by layer.
+  public var module: String
+  public var tensors: Int
+  public var elements: Int
+  public var cosine: Double
+  public var pearson: Double
+  public var relativeL2: Double
+  public var cka: Double?
+  public var spectrum: Double?
+}
+
+/// What `Compare.run` computes beyond the per-tensor metrics.
+public struct CompareOptions: Sendable {
+  public var grouping: Grouping = .auto
+  public var cka = true
+  public var spectrum = true
+  public var unitMatching = true
+  /// CKA uses at most this many evenly spaced rows (each side n×n Gram matrices).
+  public var ckaRows = 1024
+  /// Spectra only for matrices whose smaller side is at most this (LAPACK sgesdd time grows
+  /// with it cubed).
+  public var spectrumDimension = 1024
+
+  public init() {}
 }
 
 /// Why a comparison or a statistic cannot be computed.
@@ -82,29 +127,106 @@ public enum ForensicsError: Error, Equatable, CustomStringConvertible {
 }
 
 public enum Compare {
-  /// Compare every tensor name the two models share: values as floats (dequantized, converted
-  /// from any dtype), in row-major order.
-  public static func run(_ a: ModelTensors, _ b: ModelTensors, progress: (Int, Int) -> Void = { _, _ in }) throws -> Comparison {
+  /// Compare the tensors two models share by name: per-tensor metrics, CKA and spectra; roll-ups
+  /// by layer and module; the unit-matching test of every block (Docs/Forensics.md).
+  /// `progress(done, total)` after each tensor.
+  public static func run(
+    _ a: ModelTensors, _ b: ModelTensors, options: CompareOptions = CompareOptions(), progress: (Int, Int) -> Void = { _, _ in }
+  ) throws -> Comparison {
     let byName = Dictionary(b.items.map { ($0.entry.name, $0) }, uniquingKeysWith: { x, _ in x })
     let namesA = Set(a.items.map(\.entry.name))
-    var rows: [Comparison.Row] = []
-    var mismatch: [String] = []
     let shared = a.items.filter { byName[$0.entry.name] != nil }
     guard !shared.isEmpty else { throw ForensicsError.nothingInCommon(a.label, b.label) }
+    let grouping = options.grouping == .auto ? Grouping.detect(shared.map(\.entry.name)) : options.grouping
+    var rows: [Comparison.Row] = []
+    var mismatch: [String] = []
     for (k, x) in shared.enumerated() {
       defer { progress(k + 1, shared.count) }
       guard let y = byName[x.entry.name] else { continue }
-      var row = Comparison.Row(name: x.entry.name, shape: x.entry.shape, dtypeA: x.entry.dtype, dtypeB: y.entry.dtype, metrics: nil)
-      if x.entry.shape == y.entry.shape {
-        row.metrics = TensorMetrics.compare(try floats(x), try floats(y))
-      } else {
+      var row = Comparison.Row(
+        name: x.entry.name, shape: x.entry.shape, dtypeA: x.entry.dtype, dtypeB: y.entry.dtype, metrics: nil,
+        group: grouping.group(x.entry.name), cka: nil, spectrum: nil)
+      guard x.entry.shape == y.entry.shape else {
         mismatch.append(x.entry.name)
+        rows.append(row)
+        continue
+      }
+      let fa = try floats(x)
+      let fb = try floats(y)
+      row.metrics = TensorMetrics.compare(fa, fb)
+      if x.entry.shape.count == 2, row.metrics?.cosine.isFinite == true {
+        let ma = try Matrix(shape: x.entry.shape, values: fa)
+        let mb = try Matrix(shape: y.entry.shape, values: fb)
+        if options.cka, ma.rows >= 4 {
+          let picked = evenlySpaced(ma.rows, options.ckaRows)
+          row.cka = try? CKA.unbiasedLinear(try ma.selectingRows(picked), try mb.selectingRows(picked))
+        }
+        if options.spectrum, min(ma.rows, ma.cols) >= 2, min(ma.rows, ma.cols) <= options.spectrumDimension {
+          row.spectrum = (try? SpectrumSimilarity.compare(ma, mb))?.cosine
+        }
       }
       rows.append(row)
     }
+    let tests = options.unitMatching ? try unitTests(rows: rows, a: a, byName: byName) : []
+    let combined = tests.isEmpty ? nil : try PValues.fisher(logPValues: tests.map(\.logP))
     return Comparison(
-      rows: rows, onlyInA: a.items.map(\.entry.name).filter { byName[$0] == nil },
-      onlyInB: b.items.map(\.entry.name).filter { !namesA.contains($0) }, shapeMismatch: mismatch)
+      grouping: grouping, rows: rows, onlyInA: a.items.map(\.entry.name).filter { byName[$0] == nil },
+      onlyInB: b.items.map(\.entry.name).filter { !namesA.contains($0) }, shapeMismatch: mismatch, unitTests: tests,
+      combined: combined, byLayer: rollups(rows, byLayer: true), byModule: rollups(rows, byLayer: false))
+  }
+
+  /// `count` indices spread evenly over 0..<n (all of them when n ≤ count).
+  static func evenlySpaced(_ n: Int, _ count: Int) -> [Int] {
+    guard n > count, count > 0 else { return Array(0..<n) }
+    return (0..<count).map { $0 * n / count }
+  }
+
+  /// The unit-matching test for every block with an MLP pair of matching shapes in both models.
+  static func unitTests(rows: [Comparison.Row], a: ModelTensors, byName: [String: ModelTensors.Item]) throws -> [UnitMatchingTest] {
+    let itemsA = Dictionary(a.items.map { ($0.entry.name, $0) }, uniquingKeysWith: { x, _ in x })
+    var byLayer: [Int: [String: Comparison.Row]] = [:]
+    for r in rows where r.metrics != nil && r.name.hasSuffix(".weight") && r.shape.count == 2 {
+      if let l = r.group.layer { byLayer[l, default: [:]][r.group.module] = r }
+    }
+    var tests: [UnitMatchingTest] = []
+    for layer in byLayer.keys.sorted() {
+      guard let modules = byLayer[layer],
+        let pair = Grouping.unitPairs.first(where: { modules[$0.input] != nil && modules[$0.output] != nil }),
+        let inRow = modules[pair.input], let outRow = modules[pair.output],
+        let inA = itemsA[inRow.name], let inB = byName[inRow.name], let outA = itemsA[outRow.name], let outB = byName[outRow.name],
+        inRow.shape[0] == outRow.shape[1], inRow.shape[0] >= 3
+      else { continue }
+      tests.append(
+        try UnitMatchingTest.run(
+          layer: layer, input: pair.input, output: pair.output, inputA: try Matrix(shape: inRow.shape, values: try floats(inA)),
+          inputB: try Matrix(shape: inRow.shape, values: try floats(inB)), outputA: try Matrix(shape: outRow.shape, values: try floats(outA)),
+          outputB: try Matrix(shape: outRow.shape, values: try floats(outB))))
+    }
+    return tests
+  }
+
+  static func rollups(_ rows: [Comparison.Row], byLayer: Bool) -> [Rollup] {
+    var order: [String] = []
+    var groups: [String: (layer: Int?, module: String, rows: [Comparison.Row])] = [:]
+    // Blocks in numeric order first, then tensors outside blocks, each module in first-seen order.
+    let sorted = byLayer ? rows.enumerated().sorted { ($0.element.group.layer ?? .max, $0.offset) < ($1.element.group.layer ?? .max, $1.offset) }.map(\.element) : rows
+    for r in sorted where r.metrics.map({ $0.cosine.isFinite }) == true {
+      let key = byLayer ? r.group.layer.map(String.init) ?? "-" : r.group.module
+      if groups[key] == nil {
+        order.append(key)
+        groups[key] = (byLayer ? r.group.layer : nil, byLayer ? "" : r.group.module, [])
+      }
+      groups[key]?.rows.append(r)
+    }
+    return order.compactMap { key in
+      guard let g = groups[key] else { return nil }
+      let m = g.rows.compactMap(\.metrics)
+      func mean(_ v: [Double]) -> Double? { v.isEmpty ? nil : v.reduce(0, +) / Double(v.count) }
+      return Rollup(
+        layer: g.layer, module: g.module, tensors: m.count, elements: m.reduce(0) { $0 + $1.count },
+        cosine: mean(m.map(\.cosine)) ?? .nan, pearson: mean(m.map(\.pearson)) ?? .nan, relativeL2: mean(m.map(\.relativeL2)) ?? .nan,
+        cka: mean(g.rows.compactMap(\.cka)), spectrum: mean(g.rows.compactMap(\.spectrum)))
+    }
   }
 
   static func floats(_ item: ModelTensors.Item) throws -> [Float] {

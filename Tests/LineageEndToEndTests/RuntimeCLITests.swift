@@ -57,6 +57,22 @@ import Testing
     #expect(text.stdout.contains("numerics lineage-runtime/1") && text.stdout.contains("row 0: "))
   }
 
+  /// compare on the demo family: the adapter is found related to base, the independent model is
+  /// not, and --out writes the report files (the SVG renders with Graphviz-free tools: it is XML).
+  @Test func compareFindsTheFamilyAndWritesAReport() throws {
+    let d = Self.demo.1
+    let related = try #require(parseJSON(try lineage(["compare", "base", "lora-trigger", "--out", "report", "--json"], in: d).stdout) as? [String: Any])
+    #expect((related["verdict"] as? String)?.hasPrefix("Related") == true, "\(related["verdict"] ?? "")")
+    #expect((related["unit_tests"] as? [[String: Any]])?.count == 2 && related["grouping"] as? String == "llama")
+    for f in ["raw_tensor_metrics.csv", "by_layer.csv", "by_module.csv", "layer_profile.svg", "REPORT.md"] {
+      #expect(FileManager.default.fileExists(atPath: "\(d)/report/\(f)"), "\(f)")
+    }
+    let unrelated = try lineage(["compare", "base", "unrelated"], in: d)
+    #expect(unrelated.stdout.contains("No evidence of relatedness"), "\(unrelated.stdout)")
+    let badGrouping = try lineage(["compare", "base", "unrelated", "--grouping", "resnet"], in: d, expect: 64)
+    #expect(badGrouping.stderr.contains("--grouping must be one of"))
+  }
+
   @Test func runRefusesWhatItCannotRunWithAReason() throws {
     let d = Self.demo.1
     let dir = TemporaryDirectory("lineage-run")

@@ -1,4 +1,5 @@
 import Foundation
+import LineageCore
 import LineageForensics
 
 extension Repository {
@@ -168,5 +169,40 @@ public enum ComparisonReport {
     }
     out += "<text x=\"\(left + plotW / 2)\" y=\"\(h - 6)\" text-anchor=\"middle\">layer</text>\n</svg>\n"
     return out
+  }
+}
+
+extension Repository {
+  /// Infer how `query` relates to the models in the store: every commit reachable from a ref
+  /// (or the revisions in `among`) whose top-level model shares tensor names with the query,
+  /// except `excluding` (the query's own commit). Docs/Forensics.md, "infer".
+  public func infer(
+    _ query: ModelTensors, among: [String]? = nil, excluding: ObjectID? = nil, options: InferOptions = InferOptions(),
+    progress: ProgressSink = SilentProgress()
+  ) throws -> [InferredCandidate] {
+    let ids: [ObjectID]
+    if let among {
+      ids = try among.map { try resolve($0) }
+    } else {
+      ids = try ancestry(from: try allRefTargets()).map(\.id)
+    }
+    let names = try refNames()
+    var seen = Set<ObjectID>()
+    var candidates: [ModelTensors] = []
+    for id in ids where id != excluding && seen.insert(id).inserted {
+      // Commits without a readable model at the top level (quarantine records, code-only
+      // commits, opaque files) are not candidates.
+      guard var m = try? modelTensors(revision: id.hex), !m.items.isEmpty else { continue }
+      let tags = (names[id] ?? []).filter { $0.hasPrefix("tag: ") }.map { String($0.dropFirst(5)) }
+      m.label = tags.isEmpty ? id.short : "\(tags.joined(separator: ",")) (\(id.short))"
+      candidates.append(m)
+    }
+    progress.begin("Comparing", total: UInt64(candidates.count), unit: .items)
+    defer { progress.end() }
+    do {
+      return try Infer.run(query: query, candidates: candidates, options: options) { _, _ in progress.advance(1) }
+    } catch let e as ForensicsError {
+      throw KitError.forensics(e.description)
+    }
   }
 }

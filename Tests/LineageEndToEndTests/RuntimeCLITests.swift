@@ -73,6 +73,24 @@ import Testing
     #expect(badGrouping.stderr.contains("--grouping must be one of"))
   }
 
+  /// infer on stored revisions (their own commit excluded): the family's structure comes back.
+  @Test func inferRecoversTheDemoFamilysUndeclaredStructure() throws {
+    let d = Self.demo.1
+    func candidates(_ target: String) throws -> [[String: Any]] {
+      try #require((parseJSON(try lineage(["infer", target, "--json"], in: d).stdout) as? [String: Any])?["candidates"] as? [[String: Any]])
+    }
+    let q = try candidates("int8")
+    #expect((q.first?["candidate"] as? String)?.hasPrefix("ft-copy") == true && q.first?["relation"] as? String == "quantized-from")
+    #expect(q.first?["query_is_child"] as? Bool == true)
+    let m = try candidates("merge").filter { $0["relation"] as? String == "merge-of" }
+    #expect(Set(m.compactMap { ($0["candidate"] as? String)?.split(separator: " ").first.map(String.init) }) == ["ft-copy", "ft-reverse"])
+    #expect(m.allSatisfy { abs(($0["merge_weight"] as? Double ?? 0) - 0.5) < 1e-3 })
+    let p = try candidates("pruned")
+    #expect((p.first?["candidate"] as? String)?.hasPrefix("ft-copy") == true && p.first?["relation"] as? String == "pruned-from")
+    let text = try lineage(["infer", "lora-trigger"], in: d)
+    #expect(text.stdout.contains("most likely: lora-trigger") && text.stdout.contains("adapter-of base"), "\(text.stdout)")
+  }
+
   @Test func runRefusesWhatItCannotRunWithAReason() throws {
     let d = Self.demo.1
     let dir = TemporaryDirectory("lineage-run")

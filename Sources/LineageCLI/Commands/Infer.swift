@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import LineageCore
+import LineageForensics
+import LineageKit
+
+struct InferCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "infer",
+    abstract: "Infer undeclared parentage of a model from its weights",
+    discussion: """
+      Compares TARGET (a path in any format lineage reads, a directory, or REV / REV:DIR) with \\
+      every model in the store (every commit reachable from a ref whose top-level files hold a \\
+      model sharing tensor names with it; or only --among REV…), and gives each candidate a \\
+      relation, read as "CHILD relation PARENT":
+
+        identical       every shared tensor bit-identical
+        converted       the same values up to another dtype's rounding
+        quantized-from  one side on a quantization grid (per-row int8, GGUF blocks)
+        pruned-from     one side is the other with weights set to zero
+        adapter-of      every changed matrix differs by a low-rank matrix (rank reported)
+        merge-of        the target is a non-negative combination of several candidates (α)
+        finetuned-from  related, and the nearest related candidate
+        related         related, but placed by neither structure nor distance
+        unrelated       no evidence at α = 0.01
+
+      Relatedness is the unit-matching test of `lineage compare` (a p-value against \\
+      independent models, robust to permuted hidden units). The direction is given with its \\
+      basis: structural (a grid, zeros) or a prior (the stored model came first); weights alone \\
+      do not order a fine-tune pair. Weights cannot show distillation or retraining from scratch.
+
+      Not built yet (issue 7): --record (signed inferred edges), --all (the forest over a model \\
+      lake), stored sketches for large stores, and calibration against an empirical null.
+
+      Examples:
+        lineage infer downloads/model.safetensors
+        lineage infer suspect/ --among base --among ft --json
+      """)
+
+  @OptionGroup var repository: RepositoryOptions
+
+  @Argument(help: "The model: a path, REV or REV:DIR.") var target: String
+
+  @Option(help: ArgumentHelp("Compare only with this revision; repeatable.", valueName: "rev")) var among: [String] = []
+
+  @Option(help: "Show the K most related candidates (0: all).") var top: Int = 10
+
+  @Option(help: "How names map to layers: auto, llama, gpt2, bert, vit, gguf or none.") var grouping: String = "auto"
+
+  @Flag(help: "Print the result as JSON.") var json = false
+
+  func validate() throws {
+    guard Grouping(rawValue: grouping) != nil else {
+      throw ValidationError("--grouping must be one of " + Grouping.allCases.map(\.rawValue).joined(separator: ", "))
+    }
+    guard top >= 0 else { throw ValidationError("--top must not be negative") }
+  }
+
+  func run() throws {
+    let repo = try repository.open()
+    let path = repository.path(target)
+    var query: ModelTensors
+    var own: ObjectID?
+    if FileManager.default.fileExists(atPath: path) {
+      query = try Repository.modelTensors(atPath: path)
+    } else {
+      let (revision, directory) = target.firstIndex(of: ":").map { (String(target[..<$0]), String(target[target.index(after: $0)...])) } ?? (target, "")
+      query = try repo.modelTensors(revision: revision, directory: directory)
+      own = try repo.resolve(revision)
+      query.label = target
+    }
+    var options = InferOptions()
+    options.compare.grouping = Grouping(rawValue: grouping) ?? .auto
+    let all = try repo.infer(query, among: among.isEmpty ? nil : among, excluding: own, options: options, progress: TerminalProgress())
+    let shown = top > 0 ? Array(all.prefix(top)) : all
+    let limits = "Weights cannot show distillation or retraining from scratch on the same data: such models look unrelated here."
+    func number(_ x: Double?) -> Any { x.map { $0.isFinite ? $0 : "nan" as Any } ?? NSNull() }
+    if json {
+      Render.json([
+        "query": query.label, "alpha": options.alpha, "candidates_compared": all.count, "limits": limits,
+        "candidates": shown.map { c -> [String: Any] in
+          var v: [String: Any] = [
+            "candidate": c.label, "relation": c.relation.rawValue, "direction_basis": c.directionBasis, "p_value": number(c.pValue),
+            "log_p": number(c.logP), "distance": number(c.distance), "mean_cosine": number(c.meanCosine), "evidence": c.evidence,
+            "query_is_child": c.queryIsChild.map { $0 as Any } ?? NSNull(),
+          ]
+          if let r = c.adapterRank { v["adapter_rank"] = r }
+          if !c.adapterLayers.isEmpty { v["adapter_layers"] = c.adapterLayers }
+          if let w = c.mergeWeight { v["merge_weight"] = w }
+          return v
+        },
+      ])
+      return
+    }
+    Render.line("\(query.label): compared with \(all.count) stored model(s)")
+    if let best = all.first, best.relation != .unrelated {
+      let parent = best.queryIsChild == false ? query.label : best.label
+      let child = best.queryIsChild == false ? best.label : query.label
+      Render.line("most likely: \(child) \(best.relation.rawValue) \(parent)")
+    } else {
+      Render.line("no stored model is related at α = \(options.alpha)")
+    }
+    var rows = [["candidate", "relation", "direction", "log p", "distance", "evidence"]]
+    for c in shown {
+      let direction = c.queryIsChild.map { $0 ? "target is child" : "candidate is child" } ?? "-"
+      rows.append([
+        c.label, c.relation.rawValue, direction, c.logP.map { String(format: "%.1f", $0) } ?? "-", String(format: "%.4f", c.distance),
+        c.evidence.joined(separator: "; "),
+      ])
+    }
+    Render.table(rows)
+    Render.line(limits)
+  }
+}

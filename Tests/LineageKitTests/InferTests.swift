@@ -1,0 +1,88 @@
+import Foundation
+import LineageForensics
+import LineageKit
+import LineageRuntime
+import LineageTensor
+import LineageTestSupport
+import Testing
+
+/// `infer` on a family made with the native runtime: the store holds base, two fine-tunes and an
+/// independent model; each derived query (not in the store) must get its relation and parent.
+@Suite struct InferTests {
+  let arch = Architecture.transformer(vocab: 16, context: 8, hidden: 32, layers: 2, heads: 4, intermediate: 64)
+
+  struct Family {
+    let dir: TemporaryDirectory
+    let repo: Repository
+    let base: Parameters
+    let ft1: Parameters
+    let ft2: Parameters
+  }
+
+  func noisy(_ p: Parameters, seed: UInt64, scale: Float) -> Parameters {
+    var out = p
+    var rng = Xoshiro(seed: seed)
+    for i in out.values.indices { out.values[i] += scale * rng.normal() }
+    return out
+  }
+
+  func family() throws -> Family {
+    let dir = TemporaryDirectory()
+    let repo = try Repository.initialize(at: dir.path)
+    let base = noisy(Parameters.initialise(arch, seed: 1), seed: 2, scale: 0.02)
+    let ft1 = noisy(base, seed: 3, scale: 0.004)
+    let ft2 = noisy(base, seed: 4, scale: 0.004)
+    let other = noisy(Parameters.initialise(arch, seed: 5), seed: 6, scale: 0.02)
+    for (name, p, parents) in [("base", base, [String]()), ("ft1", ft1, ["base"]), ("ft2", ft2, ["base"]), ("other", other, [])] {
+      try RunnableModel(label: name, architecture: arch, parameters: p).write(to: dir.file("m/\(name)"))
+      _ = try repo.commit(commitOptions([dir.file("m/\(name)")], name, parents: parents, tags: [name]))
+    }
+    return Family(dir: dir, repo: repo, base: base, ft1: ft1, ft2: ft2)
+  }
+
+  func infer(_ f: Family, _ p: Parameters, _ name: String) throws -> [InferredCandidate] {
+    try RunnableModel(label: name, architecture: arch, parameters: p).write(to: f.dir.file("q/\(name)"))
+    return try f.repo.infer(try Repository.modelTensors(atPath: f.dir.file("q/\(name)")))
+  }
+
+  func relation(_ r: [InferredCandidate], _ tag: String) -> InferredCandidate? { r.first { $0.label.hasPrefix("\(tag) (") } }
+
+  @Test func eachDerivationIsNamedWithItsParent() throws {
+    let f = try family()
+    let q = try infer(f, Transform.int8RoundTrip(f.ft1), "q8")
+    #expect(q.first?.label.hasPrefix("ft1 (") == true && q.first?.relation == .quantizedFrom && q.first?.queryIsChild == true)
+    let pr = try infer(f, Transform.magnitudePrune(f.ft2, fraction: 0.5), "pruned")
+    #expect(pr.first?.label.hasPrefix("ft2 (") == true && pr.first?.relation == .prunedFrom && pr.first?.queryIsChild == true)
+    var adapter = try LowRankAdapter(
+      base: f.base, targets: ["model.layers.0.self_attn.q_proj.weight", "model.layers.1.mlp.up_proj.weight"], rank: 2, alpha: 4, seed: 7)
+    var rng = Xoshiro(seed: 8)
+    for i in adapter.values.indices { adapter.values[i] += 0.05 * rng.normal() }
+    let lora = try infer(f, adapter.merged(into: f.base), "lora")
+    let a = try #require(lora.first)
+    #expect(a.label.hasPrefix("base (") && a.relation == .adapterOf && a.adapterRank == 2 && a.adapterLayers == [0, 1])
+    let merged = try infer(f, try Transform.weightedAverage([(f.ft1, 0.3), (f.ft2, 0.7)]), "merge")
+    let weights = merged.filter { $0.relation == .mergeOf }.sorted { $0.label < $1.label }.compactMap(\.mergeWeight)
+    #expect(weights.count == 2 && abs(weights[0] - 0.3) < 1e-3 && abs(weights[1] - 0.7) < 1e-3, "\(merged.map { ($0.label, $0.relation) })")
+    let tuned = try infer(f, noisy(f.ft1, seed: 9, scale: 0.002), "ft1-more")
+    #expect(tuned.first?.label.hasPrefix("ft1 (") == true && tuned.first?.relation == .finetunedFrom)
+    #expect(relation(tuned, "other")?.relation == .unrelated)
+    #expect(relation(tuned, "base")?.relation == .related)
+  }
+
+  @Test func aCopyIsIdenticalAndADtypeChangeIsAConversion() throws {
+    let f = try family()
+    let same = try infer(f, f.ft2, "copy")
+    #expect(same.first?.relation == .identical && same.first?.label.hasPrefix("ft2 (") == true)
+    // The same weights in BF16 (rounded by the safetensors package's rule: round to nearest even).
+    let names = f.ft1.layout.specs
+    let header = SafetensorsWriter.header(names.map { .init(name: $0.name, dtype: .bf16, shape: $0.shape.map { UInt64($0) }) })
+    var bytes = header
+    for v in f.ft1.values {
+      let b = SyntheticCheckpoint.bf16Bits(v)
+      bytes += [UInt8(b & 0xFF), UInt8(b >> 8)]
+    }
+    let path = f.dir.write("bf16/model.safetensors", bytes)
+    let r = try f.repo.infer(try Repository.modelTensors(atPath: (path as NSString).deletingLastPathComponent))
+    #expect(r.first?.relation == .converted && r.first?.label.hasPrefix("ft1 (") == true, "\(r.map { ($0.label, $0.relation) })")
+  }
+}

@@ -5,6 +5,8 @@ public struct InheritanceStep: Equatable, Sendable {
   public var parent: ObjectID
   public var child: ObjectID
   public var relation: ParentRelation?
+  /// The infer relation of an edge recorded by `lineage infer --record`; nil for a declared parent.
+  public var inferred: String? = nil
 }
 
 /// A commit that inherits from the start of a `descendants` query.
@@ -46,13 +48,19 @@ public struct DescendantsReport: Sendable {
 extension Repository {
   /// Every commit reachable from a branch or tag that inherits from `spec`: a revision, or
   /// `sha256:HEX`, a data digest (the commits trained on that data, and everything descended
-  /// from them). Inheritance follows declared parents; inferred edges are not recorded yet.
-  public func descendants(of spec: String) throws -> DescendantsReport {
+  /// from them). Inheritance follows declared parents, and with `followInferred` also the edges
+  /// `lineage infer --record` stored (marked as inferred).
+  public func descendants(of spec: String, followInferred: Bool = false) throws -> DescendantsReport {
     let all = try ancestry(from: try allRefTargets(), skipDamaged: true)
     var children: [ObjectID: [InheritanceStep]] = [:]
     for c in all {
       for p in c.record.parents {
         children[p.id, default: []].append(InheritanceStep(parent: p.id, child: c.id, relation: p.relation))
+      }
+    }
+    if followInferred {
+      for e in try inferredEdges() where !(children[e.parent] ?? []).contains(where: { $0.child == e.child }) {
+        children[e.parent, default: []].append(InheritanceStep(parent: e.parent, child: e.child, relation: nil, inferred: e.relation))
       }
     }
     var roots: [(id: ObjectID, record: CommitRecord, data: DataRef?)] = []

@@ -179,7 +179,7 @@ extension Repository {
   public func infer(
     _ query: ModelTensors, among: [String]? = nil, excluding: ObjectID? = nil, options: InferOptions = InferOptions(),
     progress: ProgressSink = SilentProgress()
-  ) throws -> [InferredCandidate] {
+  ) throws -> [InferenceMatch] {
     let ids: [ObjectID]
     if let among {
       ids = try among.map { try resolve($0) }
@@ -189,18 +189,22 @@ extension Repository {
     let names = try refNames()
     var seen = Set<ObjectID>()
     var candidates: [ModelTensors] = []
+    var commits: [String: ObjectID] = [:]
     for id in ids where id != excluding && seen.insert(id).inserted {
       // Commits without a readable model at the top level (quarantine records, code-only
       // commits, opaque files) are not candidates.
       guard var m = try? modelTensors(revision: id.hex), !m.items.isEmpty else { continue }
       let tags = (names[id] ?? []).filter { $0.hasPrefix("tag: ") }.map { String($0.dropFirst(5)) }
       m.label = tags.isEmpty ? id.short : "\(tags.joined(separator: ",")) (\(id.short))"
+      commits[m.label] = id
       candidates.append(m)
     }
     progress.begin("Comparing", total: UInt64(candidates.count), unit: .items)
     defer { progress.end() }
     do {
-      return try Infer.run(query: query, candidates: candidates, options: options) { _, _ in progress.advance(1) }
+      return try Infer.run(query: query, candidates: candidates, options: options) { _, _ in progress.advance(1) }.compactMap { c in
+        commits[c.label].map { InferenceMatch(commit: $0, candidate: c) }
+      }
     } catch let e as ForensicsError {
       throw KitError.forensics(e.description)
     }

@@ -72,6 +72,7 @@ extension Repository {
     var ids = try wrap { try store.refs.list() }.map(\.id)
     // The quarantine log is outside branches and tags, and kept like them.
     if let q = try wrap({ try store.refs.read(Repository.quarantineRef) }) { ids.append(q) }
+    if let i = try wrap({ try store.refs.read(Repository.inferredRef) }) { ids.append(i) }
     if !refsOnly {
       for e in try wrap({ try store.refs.opLog() }).entries {
         for u in e.updates {

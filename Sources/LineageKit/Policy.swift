@@ -160,8 +160,12 @@ extension Repository {
     if rules.requireCodeAnchor, r.code == nil {
       out.append(.init(rule: "require_code_anchor", message: "no code anchor", fix: "lineage commit … --code DIR (a git working tree)"))
     }
-    if rules.requireDeclaredParents, r.parents.isEmpty {
-      out.append(.init(rule: "require_declared_parents", message: "no declared parent", fix: "lineage commit … --parent REV[:RELATION]"))
+    // A recorded infer verdict stands in for declared parents: the weights were examined.
+    if rules.requireDeclaredParents, r.parents.isEmpty, try inferenceVerdicts()[id] == nil {
+      out.append(
+        .init(
+          rule: "require_declared_parents", message: "no declared parent and no recorded infer verdict",
+          fix: "lineage commit … --parent REV[:RELATION], or lineage infer \(id.short) --record"))
     }
     if rules.maxUnverifiedDepth >= 0 {
       var unverified: [ObjectID] = []

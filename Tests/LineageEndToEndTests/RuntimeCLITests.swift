@@ -89,6 +89,15 @@ import Testing
     #expect((p.first?["candidate"] as? String)?.hasPrefix("ft-copy") == true && p.first?["relation"] as? String == "pruned-from")
     let text = try lineage(["infer", "lora-trigger"], in: d)
     #expect(text.stdout.contains("most likely: lora-trigger") && text.stdout.contains("adapter-of base"), "\(text.stdout)")
+    // Recorded (signed with the demo's key), drawn apart from declared parents, verified.
+    let recorded = try lineage(["infer", "pruned", "--record"], in: d)
+    #expect(recorded.stdout.contains("recorded 1 inferred parent edge(s)"), "\(recorded.stdout)")
+    let graph = try lineage(["graph"], in: d)
+    #expect(graph.stdout.contains("inferred parents (lineage infer --record; not declared):") && graph.stdout.contains("~pruned-from~>"))
+    #expect(try lineage(["graph", "--format", "dot"], in: d).stdout.contains("style=dashed"))
+    try lineage(["verify", "--all"], in: d)
+    let path = try lineage(["infer", "\(d)/models/pruned", "--record"], in: d, expect: 4)
+    #expect(path.stderr.contains("--record needs a stored model"))
   }
 
   @Test func runRefusesWhatItCannotRunWithAReason() throws {

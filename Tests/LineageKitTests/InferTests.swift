@@ -42,7 +42,7 @@ import Testing
 
   func infer(_ f: Family, _ p: Parameters, _ name: String) throws -> [InferredCandidate] {
     try RunnableModel(label: name, architecture: arch, parameters: p).write(to: f.dir.file("q/\(name)"))
-    return try f.repo.infer(try Repository.modelTensors(atPath: f.dir.file("q/\(name)")))
+    return try f.repo.infer(try Repository.modelTensors(atPath: f.dir.file("q/\(name)"))).map(\.candidate)
   }
 
   func relation(_ r: [InferredCandidate], _ tag: String) -> InferredCandidate? { r.first { $0.label.hasPrefix("\(tag) (") } }
@@ -82,7 +82,40 @@ import Testing
       bytes += [UInt8(b & 0xFF), UInt8(b >> 8)]
     }
     let path = f.dir.write("bf16/model.safetensors", bytes)
-    let r = try f.repo.infer(try Repository.modelTensors(atPath: (path as NSString).deletingLastPathComponent))
+    let r = try f.repo.infer(try Repository.modelTensors(atPath: (path as NSString).deletingLastPathComponent)).map(\.candidate)
     #expect(r.first?.relation == .converted && r.first?.label.hasPrefix("ft1 (") == true, "\(r.map { ($0.label, $0.relation) })")
+  }
+
+  /// `infer --record`: the verdict is a record on refs/inferred that descendants can follow,
+  /// that satisfies require_declared_parents, survives gc, and is replaced by a newer one.
+  @Test func aRecordedVerdictIsFollowedAndSatisfiesThePolicy() throws {
+    let f = try family()
+    try RunnableModel(label: "q8", architecture: arch, parameters: Transform.int8RoundTrip(f.ft1)).write(to: f.dir.file("m/q8"))
+    _ = try f.repo.commit(commitOptions([f.dir.file("m/q8")], "a download", tags: ["q8"], time: 1_767_322_900))
+    let q8 = try f.repo.resolve("q8")
+    let policy = try Policy.load(f.dir.write("p.toml", Array("[policy]\nrequire_declared_parents = true\n".utf8)))
+    func rules() throws -> [String] {
+      try f.repo.checkPolicy(revision: "q8", policy: policy, signers: nil).candidates.flatMap { $0.violations.map(\.rule) }
+    }
+    #expect(try rules() == ["require_declared_parents"])
+    #expect(try f.repo.descendants(of: "ft1").descendants.isEmpty)
+    let matches = try f.repo.infer(try f.repo.modelTensors(revision: "q8"), excluding: q8)
+    let recorded = try f.repo.recordInference(child: q8, matches: matches, author: "auditor <a@example.com>", time: 1_767_323_000, key: nil)
+    #expect(recorded.edges == 1)
+    let edges = try f.repo.inferredEdges()
+    let ft1 = try f.repo.resolve("ft1")
+    #expect(edges.count == 1 && edges.first?.parent == ft1 && edges.first?.relation == "quantized-from")
+    #expect(try rules().isEmpty)
+    let followed = try f.repo.descendants(of: "ft1", followInferred: true)
+    #expect(followed.descendants.map(\.id) == [q8] && followed.descendants.first?.via.inferred == "quantized-from")
+    #expect(try f.repo.descendants(of: "ft1").descendants.isEmpty)
+    _ = try f.repo.gc(refsOnly: false)
+    #expect(try f.repo.inferredEdges().count == 1)
+    // A second verdict for the same child replaces the first (here: nothing among `base` alone).
+    let again = try f.repo.infer(try f.repo.modelTensors(revision: "q8"), among: ["other"], excluding: q8)
+    _ = try f.repo.recordInference(child: q8, matches: again, author: "auditor <a@example.com>", time: 1_767_323_100, key: nil)
+    #expect(try f.repo.inferredEdges().isEmpty)
+    #expect(try f.repo.inferenceVerdicts()[q8] != nil)
+    #expect(try rules().isEmpty)
   }
 }

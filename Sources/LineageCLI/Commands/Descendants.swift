@@ -13,7 +13,8 @@ struct Descendants: ParsableCommand {
       the relation (fine-tune, quantize, merge…); each descendant is shown with its nearest path \
       of inheritance.
 
-      Not built yet: inferred parent edges (lineage infer); inheritance follows declared parents.
+      With --inferred, the parent edges `lineage infer REV --record` stored are followed too, \
+      marked as inferred ("~quantized-from~>" in text, dashed in dot, "inferred" in JSON).
       """)
 
   @OptionGroup var repository: RepositoryOptions
@@ -22,6 +23,8 @@ struct Descendants: ParsableCommand {
 
   @Option(name: .long, help: "text, dot (Graphviz) or json.") var format: String = "text"
 
+  @Flag(help: "Also follow parent edges recorded by `lineage infer --record`.") var inferred = false
+
   @Flag(help: "Same as --format json.") var json = false
 
   func validate() throws {
@@ -29,7 +32,7 @@ struct Descendants: ParsableCommand {
   }
 
   func run() throws {
-    let report = try repository.open().descendants(of: from)
+    let report = try repository.open().descendants(of: from, followInferred: inferred)
     func title(_ r: CommitRecord) -> String { String(r.message.split(separator: "\n").first ?? "") }
     func chain(_ d: LineageKit.Descendant) -> String {
       let path = report.path(to: d.id)
@@ -39,7 +42,7 @@ struct Descendants: ParsableCommand {
       var text = first.parent.short
       for (k, step) in shown.enumerated() {
         if path.count > 4, k == 1 { text += " … \(path.count - 3) more …" }
-        text += " -\(step.relation?.rawValue ?? "parent")-> " + step.child.short
+        text += (step.inferred.map { " ~\($0)~> " } ?? " -\(step.relation?.rawValue ?? "parent")-> ") + step.child.short
       }
       return text
     }
@@ -55,7 +58,9 @@ struct Descendants: ParsableCommand {
         "descendants": report.descendants.map { d in
           [
             "id": d.id.hex, "message": d.record.message, "root": d.root.hex, "depth": d.depth,
-            "via": ["parent": d.via.parent.hex, "relation": d.via.relation?.rawValue ?? NSNull(), "inferred": false] as [String: Any],
+            "via": [
+              "parent": d.via.parent.hex, "relation": d.via.inferred ?? d.via.relation?.rawValue ?? NSNull(), "inferred": d.via.inferred != nil,
+            ] as [String: Any],
           ] as [String: Any]
         },
       ])
@@ -69,7 +74,8 @@ struct Descendants: ParsableCommand {
       }
       for d in report.descendants {
         Render.line("  \"\(d.id.short)\" [label=\"\(Render.dotEscape(d.id.short + " " + title(d.record)))\"];")
-        Render.line("  \"\(d.id.short)\" -> \"\(d.via.parent.short)\" [label=\"\(d.via.relation?.rawValue ?? "")\"];")
+        let style = d.via.inferred == nil ? "" : ", style=dashed"
+        Render.line("  \"\(d.id.short)\" -> \"\(d.via.parent.short)\" [label=\"\(d.via.inferred.map { "inferred: \($0)" } ?? d.via.relation?.rawValue ?? "")\"\(style)];")
       }
       Render.line("}")
     default:

@@ -33,6 +33,8 @@ struct Graph: ParsableCommand {
     let commits = try repo.ancestry(from: roots)
     let names = try repo.refNames()
     let shown = Set(commits.map(\.id))
+    // Parent edges recorded by `lineage infer --record`: drawn apart from declared parents.
+    let inferred = try repo.inferredEdges().filter { shown.contains($0.child) && shown.contains($0.parent) }
     func title(_ c: CommitInfo) -> String { String(c.record.message.split(separator: "\n").first ?? "") }
     switch format {
     case "dot":
@@ -48,6 +50,9 @@ struct Graph: ParsableCommand {
           Render.line("  \"\(c.id.short)\" -> \"\(p.id.short)\" [label=\"\(p.relation?.rawValue ?? "")\"];")
         }
       }
+      for e in inferred {
+        Render.line("  \"\(e.child.short)\" -> \"\(e.parent.short)\" [label=\"inferred: \(e.relation)\", style=dashed];")
+      }
       Render.line("}")
     case "mermaid":
       Render.line("flowchart BT")
@@ -61,6 +66,7 @@ struct Graph: ParsableCommand {
           Render.line("  c\(c.id.short) -->\(label) c\(p.id.short)")
         }
       }
+      for e in inferred { Render.line("  c\(e.child.short) -.->|inferred: \(e.relation)| c\(e.parent.short)") }
     case "json":
       Render.json([
         "nodes": commits.map {
@@ -69,9 +75,10 @@ struct Graph: ParsableCommand {
         },
         "edges": commits.flatMap { c in
           c.record.parents.filter { shown.contains($0.id) }.map {
-            ["child": c.id.hex, "parent": $0.id.hex, "relation": $0.relation?.rawValue ?? NSNull(), "role": $0.role ?? NSNull()] as [String: Any]
+            ["child": c.id.hex, "parent": $0.id.hex, "relation": $0.relation?.rawValue ?? NSNull(), "role": $0.role ?? NSNull(), "inferred": false]
+              as [String: Any]
           }
-        },
+        } + inferred.map { ["child": $0.child.hex, "parent": $0.parent.hex, "relation": $0.relation, "inferred": true, "record": $0.record.hex] },
       ])
     default:
       let rows = GraphLayout.lanes(commits.map { ($0.id, $0.record.parents.map(\.id)) })
@@ -80,6 +87,14 @@ struct Graph: ParsableCommand {
         let rel = c.record.parents.first?.relation.map { " [\($0.rawValue)]" } ?? ""
         Render.line("\(row.node)\(c.id.short)\(refs)\(rel) \(title(c))")
         for line in row.after { Render.line(line) }
+      }
+      if !inferred.isEmpty {
+        Render.line()
+        Render.line("inferred parents (lineage infer --record; not declared):")
+        for e in inferred {
+          let p = e.logP.map { String(format: ", log p %.1f", $0) } ?? ""
+          Render.line("  \(e.child.short) ~\(e.relation)~> \(e.parent.short)\(p)")
+        }
       }
     }
   }

@@ -3,6 +3,7 @@ import Foundation
 import LineageCore
 import LineageForensics
 import LineageKit
+import LineageNative
 
 struct InferCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -47,6 +48,13 @@ struct InferCommand: ParsableCommand {
 
   @Option(help: "How names map to layers: auto, llama, gpt2, bert, vit, gguf or none.") var grouping: String = "auto"
 
+  @Flag(help: "Record the inferred parents as a signed record on refs/inferred (TARGET must be a revision).") var record = false
+
+  @Flag(help: "Do not sign the record, even with user.signingKey configured.") var noSign = false
+
+  @Option(help: ArgumentHelp("Sign the record with this private key instead of user.signingKey.", valueName: "path"))
+  var signingKey: String?
+
   @Flag(help: "Print the result as JSON.") var json = false
 
   func validate() throws {
@@ -71,13 +79,26 @@ struct InferCommand: ParsableCommand {
     }
     var options = InferOptions()
     options.compare.grouping = Grouping(rawValue: grouping) ?? .auto
-    let all = try repo.infer(query, among: among.isEmpty ? nil : among, excluding: own, options: options, progress: TerminalProgress())
+    let matches = try repo.infer(query, among: among.isEmpty ? nil : among, excluding: own, options: options, progress: TerminalProgress())
+    let all = matches.map(\.candidate)
+    var recorded: (record: ObjectID, edges: Int)?
+    if record {
+      guard let own else {
+        throw CommandFailure(message: "--record needs a stored model: commit \(target) first, then `lineage infer REV --record`", code: ErrorReport.Code.badInput)
+      }
+      let settings = try UserEnvironment.settings(repo)
+      let key = try (noSign ? nil : (signingKey.map(repository.path) ?? (settings.value(.sign) == "false" ? nil : settings.path(.signingKey, root: repo.root))))
+        .map { try SigningKeys.load(path: $0) }
+      let author = UserEnvironment.variables["LINEAGE_AUTHOR"] ?? settings.value(.author) ?? GitIdentity.fromGlobalConfig() ?? "unknown"
+      recorded = try repo.recordInference(child: own, matches: matches, author: author, time: try Clock.now(), key: key)
+    }
     let shown = top > 0 ? Array(all.prefix(top)) : all
     let limits = "Weights cannot show distillation or retraining from scratch on the same data: such models look unrelated here."
     func number(_ x: Double?) -> Any { x.map { $0.isFinite ? $0 : "nan" as Any } ?? NSNull() }
     if json {
       Render.json([
         "query": query.label, "alpha": options.alpha, "candidates_compared": all.count, "limits": limits,
+        "recorded": recorded.map { ["record": $0.record.hex, "edges": $0.edges] as [String: Any] } ?? NSNull(),
         "candidates": shown.map { c -> [String: Any] in
           var v: [String: Any] = [
             "candidate": c.label, "relation": c.relation.rawValue, "direction_basis": c.directionBasis, "p_value": number(c.pValue),
@@ -110,5 +131,8 @@ struct InferCommand: ParsableCommand {
     }
     Render.table(rows)
     Render.line(limits)
+    if let recorded {
+      Render.line("recorded \(recorded.edges) inferred parent edge(s) in \(recorded.record.short) on refs/inferred")
+    }
   }
 }

@@ -61,6 +61,7 @@ struct Log: ParsableCommand {
       Render.json(zip(commits, checks).map { c, s in RecordJSON.commit(c.id, c.record, refs: names[c.id] ?? [], signature: s) })
       return
     }
+    let inferred = Dictionary(grouping: try repo.inferredEdges(), by: \.child)
     let lanes = graph ? GraphLayout.lanes(commits.map { ($0.id, $0.record.parents.map(\.id)) }) : nil
     for (k, (c, s)) in zip(commits, checks).enumerated() {
       let refs = names[c.id].map { " (" + $0.joined(separator: ", ") + ")" } ?? ""
@@ -76,6 +77,9 @@ struct Log: ParsableCommand {
       if !c.record.parents.isEmpty {
         let ps = c.record.parents.map { p in p.id.short + (p.relation.map { " (\($0.rawValue)\(p.role.map { ", \($0)" } ?? ""))" } ?? "") }
         Render.line("\(pad)parents \(ps.joined(separator: ", "))")
+      }
+      if let edges = inferred[c.id] {
+        Render.line("\(pad)inferred \(edges.map { "\($0.parent.short) (\($0.relation))" }.joined(separator: ", ")) [lineage infer --record]")
       }
       Render.line("\(pad)author  \(c.record.author)")
       Render.line("\(pad)date    \(RFC3339.format(c.record.time))")

@@ -10,9 +10,9 @@ struct InferCommand: ParsableCommand {
     commandName: "infer",
     abstract: "Infer undeclared parentage of a model from its weights",
     discussion: """
-      Compares TARGET (a path in any format lineage reads, a directory, or REV / REV:DIR) with \\
-      every model in the store (every commit reachable from a ref whose top-level files hold a \\
-      model sharing tensor names with it; or only --among REV…), and gives each candidate a \\
+      Compares TARGET (a path in any format lineage reads, a directory, or REV / REV:DIR) with \
+      every model in the store (every commit reachable from a ref whose top-level files hold a \
+      model sharing tensor names with it; or only --among REV…), and gives each candidate a \
       relation, read as "CHILD relation PARENT":
 
         identical       every shared tensor bit-identical
@@ -25,13 +25,18 @@ struct InferCommand: ParsableCommand {
         related         related, but placed by neither structure nor distance
         unrelated       no evidence at α = 0.01
 
-      Relatedness is the unit-matching test of `lineage compare` (a p-value against \\
-      independent models, robust to permuted hidden units). The direction is given with its \\
-      basis: structural (a grid, zeros) or a prior (the stored model came first); weights alone \\
+      Relatedness is the unit-matching test of `lineage compare` (a p-value against \
+      independent models, robust to permuted hidden units). The direction is given with its \
+      basis: structural (a grid, zeros) or a prior (the stored model came first); weights alone \
       do not order a fine-tune pair. Weights cannot show distillation or retraining from scratch.
 
-      Not built yet (issue 7): --record (signed inferred edges), --all (the forest over a model \\
-      lake), stored sketches for large stores, and calibration against an empirical null.
+      --record stores the edges in which TARGET (a revision) is the child as a signed record on \
+      refs/inferred, apart from declared parents: `log` and `graph` show them as inferred, \
+      `descendants --inferred` follows them, and a recorded verdict satisfies the policy's \
+      require_declared_parents. Recording again replaces the verdict.
+
+      Not built yet (issue 7): --all (the forest over a model lake), stored sketches for large \
+      stores, and calibration against an empirical null.
 
       Examples:
         lineage infer downloads/model.safetensors

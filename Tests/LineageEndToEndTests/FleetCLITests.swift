@@ -182,7 +182,7 @@ import Testing
 @Suite struct HelpTextTests {
   @Test(arguments: [
     ["commit"], ["checkout"], ["ls"], ["compare"], ["descendants"], ["policy", "check"], ["quarantine"], ["quarantine", "add"],
-    ["hook", "pre-push"], ["hooks", "install"], ["diff"], ["verify"], ["log"],
+    ["hook", "pre-push"], ["hooks", "install"], ["diff"], ["verify"], ["log"], ["null", "build"], ["score"],
   ])
   func helpHasNoStrayBackslashes(_ command: [String]) throws {
     let dir = TemporaryDirectory("lineage-help")

@@ -86,7 +86,8 @@ let package = Package(
       name: "LineageKitTests",
       dependencies: ["LineageKit", "LineageStore", "LineageTensor", "LineageSigning", "LineageProvenance", "LineageRuntime", "LineageForensics", "LineageTestSupport"]),
     .testTarget(
-      name: "LineageForensicsTests", dependencies: ["LineageForensics", "LineageFormats", "LineageCore", "LineageTestSupport"]),
+      name: "LineageForensicsTests",
+      dependencies: ["LineageForensics", "LineageFormats", "LineageCore", "LineageTensor", "LineageRuntime", "LineageTestSupport"]),
     .testTarget(name: "LineageGitTests", dependencies: ["LineageGit", "LineageTestSupport"]),
     .testTarget(
       name: "LineageProvenanceTests",
@@ -95,7 +96,8 @@ let package = Package(
       name: "LineageSigningTests", dependencies: ["LineageSigning", "LineageCore", "LineageTestSupport"]),
     .testTarget(
       name: "LineageEndToEndTests",
-      dependencies: ["lineage", "LineageTestSupport", "LineageTensor"]),
+      // LineageKit and LineageRuntime only to write runtime models as fixtures; the tests drive the binary.
+      dependencies: ["lineage", "LineageTestSupport", "LineageTensor", "LineageKit", "LineageRuntime"]),
   ],
   cxxLanguageStandard: .cxx17
 )

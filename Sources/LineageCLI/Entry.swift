@@ -64,12 +64,11 @@ struct Lineage: ParsableCommand {
         lineage attest HEAD -o ft.intoto.json
         lineage checkout base -o /tmp/base
 
-      Not built yet (tracked as open issues): PyTorch/GGUF/ONNX/NumPy readers; the pre-push \
-      hook and policy; weight forensics (compare, infer); blame.
+      Not built yet (tracked as open issues): `infer` of undeclared parents from weights; blame.
       """,
     version: "0.1.0",
     subcommands: [
-      Init.self, Commit.self, Checkout.self, List.self, Log.self, Show.self, Diff.self, Compare.self, Graph.self, Descendants.self, PolicyCommand.self, QuarantineCommand.self, HookCommand.self, HooksCommand.self, Verify.self,
+      Init.self, Commit.self, Checkout.self, List.self, Log.self, Show.self, Diff.self, Compare.self, NullCommand.self, Score.self, Graph.self, Descendants.self, PolicyCommand.self, QuarantineCommand.self, HookCommand.self, HooksCommand.self, Verify.self,
       Attest.self, Tag.self, Branch.self, Switch.self, Config.self, Keygen.self, OpLog.self, CatObject.self,
       InferCommand.self, DemoCommand.self, RunCommand.self, BenchCommand.self, Fsck.self, GC.self, DU.self, FixtureCommand.self, Version.self,
     ]

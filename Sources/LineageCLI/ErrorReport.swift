@@ -47,6 +47,8 @@ enum ErrorReport {
     case .nothingToCommit: return ("nothing to commit: the inputs hold no files", nil, Code.badInput)
     case .safetensors(let path, let err): return ("\(path): not a valid safetensors file: \(err.description)", nil, Code.badInput)
     case .forensics(let reason): return (reason, nil, Code.badInput)
+    case .nullModel(let path, let reason):
+      return ("\(path): \(reason)", "build a null with `lineage null build MODEL... --out DIR` (Docs/Forensics.md describes null.json)", Code.badInput)
     case .runtime(let what, let reason): return ("\(what): \(reason)", "Docs/Runtime.md describes what the runtime runs", Code.badInput)
     case .policy(let path, let reason): return ("\(path): invalid policy: \(reason)", "Docs/Policy.md describes the file", Code.badInput)
     case .modelFormat(let path, let format, let reason):

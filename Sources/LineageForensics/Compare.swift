@@ -108,6 +108,21 @@ public enum ForensicsError: Error, Equatable, CustomStringConvertible {
   case linearAlgebra(String)
   /// An iterative method stopped at its iteration cap; carries the method and the cap.
   case noConvergence(method: String, iterations: Int)
+  /// An empirical null needs more models; carries the minimum and the count given.
+  case tooFewModels(minimum: Int, count: Int)
+  /// A model for a null whose tensor names or shapes differ from the first model's; carries the
+  /// model, the first differing tensor (in name order) and how it differs.
+  case architectureMismatch(model: String, tensor: String, reason: String)
+  /// A model scored against a null has another tensor signature; carries the model and both
+  /// signatures.
+  case signatureMismatch(model: String, expected: String, found: String)
+  /// A null file declares a format other than `lineage-null/1`; carries it.
+  case unsupportedNullFormat(String)
+  /// A null file lacks required members; carries their names.
+  case missingNullFields([String])
+  /// A null file's member breaks the format (Docs/Forensics.md); carries the member ("" for the
+  /// whole file) and why.
+  case malformedNull(field: String, reason: String)
 
   public var description: String {
     switch self {
@@ -122,6 +137,14 @@ public enum ForensicsError: Error, Equatable, CustomStringConvertible {
     case .invalidPermutation(let n): return "not a permutation of 0..<\(n)"
     case .linearAlgebra(let message): return "linear algebra failed: \(message)"
     case .noConvergence(let method, let n): return "\(method) did not converge in \(n) iterations"
+    case .tooFewModels(let minimum, let count): return "an empirical null needs at least \(minimum) independent models, got \(count)"
+    case .architectureMismatch(let model, let tensor, let reason):
+      return "\(model) is not the first model's architecture: tensor '\(tensor)' \(reason)"
+    case .signatureMismatch(let model, let expected, let found):
+      return "\(model) has tensor signature \(found), but the null was built for signature \(expected) (another architecture)"
+    case .unsupportedNullFormat(let f): return "null file format \(f.debugDescription) is not lineage-null/1"
+    case .missingNullFields(let names): return "null file lacks \(names.joined(separator: ", "))"
+    case .malformedNull(let field, let reason): return field.isEmpty ? "null file: \(reason)" : "null file member \(field): \(reason)"
     }
   }
 }

@@ -24,6 +24,8 @@ public enum KitError: Error, Equatable, Sendable {
   case policy(path: String, reason: String)
   /// Two models cannot be compared (no tensor in common, a tensor that cannot be read as floats).
   case forensics(String)
+  /// A null file (`null.json`, Docs/Forensics.md) cannot be used: its path and why.
+  case nullModel(path: String, reason: String)
   /// A model cannot be run by the native runtime (no or bad architecture.json, weights that do
   /// not fit it, bad input): what was being run and why (Docs/Runtime.md).
   case runtime(what: String, reason: String)

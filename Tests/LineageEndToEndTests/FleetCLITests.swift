@@ -183,6 +183,7 @@ import Testing
   @Test(arguments: [
     ["commit"], ["checkout"], ["ls"], ["compare"], ["descendants"], ["policy", "check"], ["quarantine"], ["quarantine", "add"],
     ["hook", "pre-push"], ["hooks", "install"], ["diff"], ["verify"], ["log"], ["infer"], ["demo"], ["run"], ["bench", "runtime"], ["graph"],
+    ["null", "build"], ["score"],
   ])
   func helpHasNoStrayBackslashes(_ command: [String]) throws {
     let dir = TemporaryDirectory("lineage-help")

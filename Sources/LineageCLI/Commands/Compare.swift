@@ -25,7 +25,8 @@ struct Compare: ParsableCommand {
       --out DIR writes raw_tensor_metrics.csv, by_layer.csv, by_module.csv, layer_profile.svg \
       and REPORT.md.
 
-      Not built yet (issue 7): empirical nulls (`null build`, `score`) and `lineage infer`.
+      To put these numbers against independent models of the same architecture, build a null \
+      with `lineage null build` and use `lineage score`; `lineage infer` names the relation.
 
       Examples:
         lineage compare base ft --out report
@@ -54,15 +55,8 @@ struct Compare: ParsableCommand {
 
   func run() throws {
     let repo = try? repository.open()
-    func side(_ spec: String) throws -> ModelTensors {
-      let path = repository.path(spec)
-      // Paths compare outside a repository too: the store is not needed.
-      if FileManager.default.fileExists(atPath: path) || repo == nil { return try Repository.modelTensors(atPath: path) }
-      let (revision, directory) = spec.firstIndex(of: ":").map { (String(spec[..<$0]), String(spec[spec.index(after: $0)...])) } ?? (spec, "")
-      return try (repo ?? repository.open()).modelTensors(revision: revision, directory: directory)
-    }
-    let left = try side(a)
-    let right = try side(b)
+    let left = try repository.modelTensors(a, in: repo)
+    let right = try repository.modelTensors(b, in: repo)
     var options = CompareOptions()
     options.grouping = Grouping(rawValue: grouping) ?? .auto
     let c = try Repository.compare(left, right, options: options, progress: TerminalProgress())

@@ -1,6 +1,5 @@
 import LineageCore
 import LineageForensics
-import LineageStore
 import LineageSigning
 
 /// A parent edge that `lineage infer --record` found from weights, kept apart from declared
@@ -59,22 +58,10 @@ extension Repository {
       if let r = m.candidate.adapterRank { fields.append(("adapter_rank", .number(String(r)))) }
       return .object(fields)
     }
-    let lock = try wrap { try store.lock(exclusive: false) }
-    defer { withExtendedLifetime(lock) {} }
-    let previous = try wrap { try store.refs.read(Self.inferredRef) }
-    let writer = objects.writer()
-    let tree = try wrap { try writer.addMetadata(.tree, content: try TreeObject(entries: []).encoded()) }
-    var record = CommitRecord(
-      tree: tree, parents: previous.map { [ParentRef(id: $0, role: "inferred-log", relation: .other)] } ?? [], author: author, time: time,
-      message: "infer: \(parents.count) inferred parent(s) of \(child.short)")
-    record.params = .object([("inferred", .object([("child", .string(child.hex)), ("edges", .array(edges))]))])
-    if let key { record.signature = try sign(record, with: key) }
-    let content: [UInt8]
-    do { content = try record.encoded() } catch { throw KitError.invalidRecord("\(error)") }
-    let id = try wrap { try writer.addMetadata(.commit, content: content) }
-    try wrap { try writer.finish() }
-    let update = RefUpdate(ref: Self.inferredRef, expected: previous.map { .value($0) } ?? .absent, new: id)
-    try wrap { try store.refs.transaction(op: "infer --record", updates: [update], time: time) }
+    let id = try appendRecord(
+      to: Self.inferredRef, role: "inferred-log", message: "infer: \(parents.count) inferred parent(s) of \(child.short)",
+      params: .object([("inferred", .object([("child", .string(child.hex)), ("edges", .array(edges))]))]), author: author, time: time,
+      key: key, operation: "infer --record")
     return (id, parents.count)
   }
 

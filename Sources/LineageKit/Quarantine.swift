@@ -48,22 +48,34 @@ extension Repository {
     _ action: String, _ target: QuarantineTarget, reason: String, author: String, time: Int64, key: SSHPrivateKey?
   ) throws -> ObjectID {
     precondition(action == "add" || action == "remove")
+    return try appendRecord(
+      to: Self.quarantineRef, role: "quarantine-log", message: reason,
+      params: .object([("quarantine", .object([("action", .string(action)), ("target", .string(target.description))]))]), author: author,
+      time: time, key: key, operation: "quarantine \(action)")
+  }
+
+  /// Append a record to a chain of records on `ref` (the quarantine log, recorded inferences):
+  /// a commit record with an empty tree whose first parent (in `role`) is the previous head,
+  /// signed when `key` is given; the ref moves by compare-and-swap in one op-log entry.
+  func appendRecord(
+    to ref: String, role: String, message: String, params: JSONValue, author: String, time: Int64, key: SSHPrivateKey?, operation: String
+  ) throws -> ObjectID {
     let lock = try wrap { try store.lock(exclusive: false) }
     defer { withExtendedLifetime(lock) {} }
-    let previous = try wrap { try store.refs.read(Self.quarantineRef) }
+    let previous = try wrap { try store.refs.read(ref) }
     let writer = objects.writer()
     let tree = try wrap { try writer.addMetadata(.tree, content: try TreeObject(entries: []).encoded()) }
     var record = CommitRecord(
-      tree: tree, parents: previous.map { [ParentRef(id: $0, role: "quarantine-log", relation: .other)] } ?? [], author: author,
-      time: time, message: reason)
-    record.params = .object([("quarantine", .object([("action", .string(action)), ("target", .string(target.description))]))])
+      tree: tree, parents: previous.map { [ParentRef(id: $0, role: role, relation: .other)] } ?? [], author: author, time: time,
+      message: message)
+    record.params = params
     if let key { record.signature = try sign(record, with: key) }
     let content: [UInt8]
     do { content = try record.encoded() } catch { throw KitError.invalidRecord("\(error)") }
     let id = try wrap { try writer.addMetadata(.commit, content: content) }
     try wrap { try writer.finish() }
-    let update = RefUpdate(ref: Self.quarantineRef, expected: previous.map { .value($0) } ?? .absent, new: id)
-    try wrap { try store.refs.transaction(op: "quarantine \(action)", updates: [update], time: time) }
+    let update = RefUpdate(ref: ref, expected: previous.map { .value($0) } ?? .absent, new: id)
+    try wrap { try store.refs.transaction(op: operation, updates: [update], time: time) }
     return id
   }
 

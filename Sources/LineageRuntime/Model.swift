@@ -286,6 +286,15 @@ final class Pass {
     return logits
   }
 
+  /// Backward through the head and the final norm: the gradient of the last residual stream.
+  func headBackward(_ dLogits: Buffer, g: FloatPointer) -> Buffer {
+    let dz = Buffer(R * a.hidden)
+    linearBackward("lm_head", dLogits, x: final.c, inputs: a.hidden, outputs: a.outputs, bias: a.kind == .mlp, g: g, into: dz, accumulate: false)
+    let dh = Buffer(R * a.hidden)
+    normBackward("model.norm", dz, x: h[a.layers], stats: finalStats, g: g, into: dh, accumulate: false)
+    return dh
+  }
+
   // MARK: mlp
 
   func mlpForward(_ x: [Float], rows: Int) -> Buffer {
@@ -320,10 +329,7 @@ final class Pass {
   func mlpBackward(_ dLogits: Buffer, x: [Float], rows: Int, into g: FloatPointer) {
     let H = a.hidden
     let I = a.intermediate
-    let dz = Buffer(R * H)
-    linearBackward("lm_head", dLogits, x: final.c, inputs: H, outputs: a.outputs, bias: true, g: g, into: dz, accumulate: false)
-    let dh = Buffer(R * H)
-    normBackward("model.norm", dz, x: h[a.layers], stats: finalStats, g: g, into: dh, accumulate: false)
+    let dh = headBackward(dLogits, g: g)
     let dAct = Buffer(R * I)
     let dn = Buffer(R * H)
     for i in stride(from: a.layers - 1, through: 0, by: -1) {
@@ -394,10 +400,7 @@ final class Pass {
   func transformerBackward(_ dLogits: Buffer, tokens: [Int32], rows: Int, length: Int, into g: FloatPointer) {
     let H = a.hidden
     let I = a.intermediate
-    let dz = Buffer(R * H)
-    linearBackward("lm_head", dLogits, x: final.c, inputs: H, outputs: a.outputs, bias: false, g: g, into: dz, accumulate: false)
-    var dh = Buffer(R * H)
-    normBackward("model.norm", dz, x: h[a.layers], stats: finalStats, g: g, into: dh, accumulate: false)
+    var dh = headBackward(dLogits, g: g)
     let dProduct = Buffer(R * I)
     let dGate = Buffer(R * I)
     let dn = Buffer(R * H)

@@ -17,6 +17,16 @@ func perturbed(_ a: Architecture, seed: UInt64) -> Parameters {
   return p
 }
 
+/// The central difference of a float64 loss in coordinate `i` of float32 values, ±1e-3, divided
+/// by the step the float32 values actually took.
+func centralDifference(_ values: [Float], _ i: Int, loss: ([Float]) throws -> Double) rethrows -> Double {
+  var plus = values
+  var minus = values
+  plus[i] += 1e-3
+  minus[i] -= 1e-3
+  return (try loss(plus) - loss(minus)) / (Double(plus[i]) - Double(minus[i]))
+}
+
 func randomBatch(_ a: Architecture, rows: Int, length: Int = 4, seed: UInt64) -> (Batch, [Int32]) {
   var rng = Xoshiro(seed: seed)
   switch a.kind {
@@ -61,12 +71,7 @@ func randomBatch(_ a: Architecture, rows: Int, length: Int = 4, seed: UInt64) ->
     let (_, g) = try Model(a).gradient(p, batch, targets: targets)
     var worst = 0.0
     for i in p.values.indices {
-      var plus = p
-      var minus = p
-      plus.values[i] += 1e-3
-      minus.values[i] -= 1e-3
-      let step = Double(plus.values[i]) - Double(minus.values[i])
-      let fd = (try Reference.loss(plus, batch, targets: targets) - Reference.loss(minus, batch, targets: targets)) / step
+      let fd = try centralDifference(p.values, i) { v in try Reference.loss(Parameters(layout: p.layout, values: v), batch, targets: targets) }
       let error = abs(Double(g[i]) - fd) / (1e-4 + 1e-2 * abs(fd))
       worst = max(worst, error)
       #expect(error <= 1, "parameter \(i): gradient \(g[i]) vs finite difference \(fd)")

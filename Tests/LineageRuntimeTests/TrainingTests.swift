@@ -59,14 +59,11 @@ import Testing
     let (_, g) = try Model(a).gradient(adapter.merged(into: base), batch, targets: targets)
     let ga = adapter.projectGradient(g, base: base)
     for i in adapter.values.indices {
-      var plus = adapter
-      var minus = adapter
-      plus.values[i] += 1e-3
-      minus.values[i] -= 1e-3
-      let step = Double(plus.values[i]) - Double(minus.values[i])
-      let fd =
-        (try Reference.loss(plus.merged(into: base), batch, targets: targets)
-          - Reference.loss(minus.merged(into: base), batch, targets: targets)) / step
+      let fd = try centralDifference(adapter.values, i) { v in
+        var shifted = adapter
+        shifted.values = v
+        return try Reference.loss(shifted.merged(into: base), batch, targets: targets)
+      }
       #expect(abs(Double(ga[i]) - fd) <= 1e-4 + 1e-2 * abs(fd), "adapter value \(i): \(ga[i]) vs \(fd)")
     }
     #expect(throws: RuntimeError.training("adapter target 'model.norm.weight' is not a weight matrix of this architecture")) {

@@ -156,19 +156,21 @@ public enum Compare {
   public static func run(
     _ a: ModelTensors, _ b: ModelTensors, options: CompareOptions = CompareOptions(), progress: (Int, Int) -> Void = { _, _ in }
   ) throws -> Comparison {
-    let byName = Dictionary(b.items.map { ($0.entry.name, $0) }, uniquingKeysWith: { x, _ in x })
-    let namesA = Set(a.items.map(\.entry.name))
-    let shared = a.items.filter { byName[$0.entry.name] != nil }
+    // Tensors match by canonical name (GGUF llama names read as Hugging Face names).
+    let byName = Dictionary(b.items.map { (TensorNames.canonical($0.entry.name), $0) }, uniquingKeysWith: { x, _ in x })
+    let namesA = Set(a.items.map { TensorNames.canonical($0.entry.name) })
+    let shared = a.items.filter { byName[TensorNames.canonical($0.entry.name)] != nil }
     guard !shared.isEmpty else { throw ForensicsError.nothingInCommon(a.label, b.label) }
-    let grouping = options.grouping == .auto ? Grouping.detect(shared.map(\.entry.name)) : options.grouping
+    let grouping =
+      options.grouping == .auto ? Grouping.detect(shared.map { TensorNames.canonical($0.entry.name) }) : options.grouping
     var rows: [Comparison.Row] = []
     var mismatch: [String] = []
     for (k, x) in shared.enumerated() {
       defer { progress(k + 1, shared.count) }
-      guard let y = byName[x.entry.name] else { continue }
+      guard let y = byName[TensorNames.canonical(x.entry.name)] else { continue }
       var row = Comparison.Row(
         name: x.entry.name, shape: x.entry.shape, dtypeA: x.entry.dtype, dtypeB: y.entry.dtype, metrics: nil,
-        group: grouping.group(x.entry.name), cka: nil, spectrum: nil)
+        group: grouping.group(TensorNames.canonical(x.entry.name)), cka: nil, spectrum: nil)
       guard x.entry.shape == y.entry.shape else {
         mismatch.append(x.entry.name)
         rows.append(row)
@@ -193,8 +195,8 @@ public enum Compare {
     let tests = options.unitMatching ? try unitTests(rows: rows, a: a, byName: byName) : []
     let combined = tests.isEmpty ? nil : try PValues.fisher(logPValues: tests.map(\.logP))
     return Comparison(
-      grouping: grouping, rows: rows, onlyInA: a.items.map(\.entry.name).filter { byName[$0] == nil },
-      onlyInB: b.items.map(\.entry.name).filter { !namesA.contains($0) }, shapeMismatch: mismatch, unitTests: tests,
+      grouping: grouping, rows: rows, onlyInA: a.items.map(\.entry.name).filter { byName[TensorNames.canonical($0)] == nil },
+      onlyInB: b.items.map(\.entry.name).filter { !namesA.contains(TensorNames.canonical($0)) }, shapeMismatch: mismatch, unitTests: tests,
       combined: combined, byLayer: rollups(rows, byLayer: true), byModule: rollups(rows, byLayer: false))
   }
 
@@ -216,7 +218,8 @@ public enum Compare {
       guard let modules = byLayer[layer],
         let pair = Grouping.unitPairs.first(where: { modules[$0.input] != nil && modules[$0.output] != nil }),
         let inRow = modules[pair.input], let outRow = modules[pair.output],
-        let inA = itemsA[inRow.name], let inB = byName[inRow.name], let outA = itemsA[outRow.name], let outB = byName[outRow.name],
+        let inA = itemsA[inRow.name], let inB = byName[TensorNames.canonical(inRow.name)], let outA = itemsA[outRow.name],
+        let outB = byName[TensorNames.canonical(outRow.name)],
         inRow.shape[0] == outRow.shape[1], inRow.shape[0] >= 3
       else { continue }
       tests.append(

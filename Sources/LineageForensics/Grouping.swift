@@ -82,3 +82,26 @@ public enum Grouping: String, CaseIterable, Sendable {
     ("mlp.fc1", "mlp.fc2"),  // timm vit
   ]
 }
+
+/// One name per tensor across producers: llama.cpp's GGUF names map to Hugging Face llama names
+/// (`blk.3.ffn_up.weight` → `model.layers.3.mlp.up_proj.weight`), so a GGUF file compares with
+/// the safetensors model it was converted from. Other names are kept.
+public enum TensorNames {
+  static let ggufBlock: [String: String] = [
+    "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
+    "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+  ]
+  static let ggufTop: [String: String] = ["token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"]
+
+  /// The Hugging Face name of a GGUF llama tensor name, or the name itself.
+  public static func canonical(_ name: String) -> String {
+    let parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+    guard let suffix = parts.last, suffix == "weight" || suffix == "bias" else { return name }
+    if parts.count == 2, let top = ggufTop[parts[0]] { return "\(top).\(suffix)" }
+    if parts.count == 4, parts[0] == "blk", let n = Int(parts[1]), n >= 0, let module = ggufBlock[parts[2]] {
+      return "model.layers.\(n).\(module).\(suffix)"
+    }
+    return name
+  }
+}

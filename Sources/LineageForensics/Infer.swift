@@ -76,7 +76,7 @@ public enum Infer {
     let names = Set(query.items.map(\.entry.name))
     for (k, candidate) in candidates.enumerated() {
       defer { progress(k + 1, candidates.count) }
-      guard candidate.items.contains(where: { names.contains($0.entry.name) }) else { continue }
+      guard candidate.items.contains(where: { names.contains(TensorNames.canonical($0.entry.name)) }) else { continue }
       let c = try Compare.run(query, candidate, options: options.compare)
       out.append(try classify(query: query, candidate: candidate, comparison: c, options: options))
     }
@@ -126,7 +126,7 @@ public enum Infer {
     case .f16: 1.0 / 2048
     case .f8e4m3: 1.0 / 16
     case .f8e5m2: 1.0 / 8
-    default: d.isQuantized ? 0.1 : 1e-6
+    default: 1e-6
     }
   }
 
@@ -147,10 +147,10 @@ public enum Infer {
     query: ModelTensors, candidate: ModelTensors, comparison c: Comparison, options: InferOptions
   ) throws -> InferredCandidate {
     let q = Dictionary(query.items.map { ($0.entry.name, $0) }, uniquingKeysWith: { x, _ in x })
-    let k = Dictionary(candidate.items.map { ($0.entry.name, $0) }, uniquingKeysWith: { x, _ in x })
+    let k = Dictionary(candidate.items.map { (TensorNames.canonical($0.entry.name), $0) }, uniquingKeysWith: { x, _ in x })
     var s = Structure()
     for row in c.rows {
-      guard let m = row.metrics, let qi = q[row.name], let ki = k[row.name] else { continue }
+      guard let m = row.metrics, let qi = q[row.name], let ki = k[TensorNames.canonical(row.name)] else { continue }
       s.tensors += 1
       if row.dtypeA != row.dtypeB { s.dtypeDiffers = true }
       if row.dtypeA.isQuantized { s.quantizedDtypeQuery = true }
@@ -161,7 +161,12 @@ public enum Infer {
         continue
       }
       s.changed += 1
-      if m.relativeL2 <= max(roundoff(row.dtypeA), roundoff(row.dtypeB)) && row.dtypeA != row.dtypeB { s.withinRounding += 1 }
+      // A conversion changes a float dtype; quantized blocks are quantization, tested below.
+      if m.relativeL2 <= max(roundoff(row.dtypeA), roundoff(row.dtypeB)) && row.dtypeA != row.dtypeB && !row.dtypeA.isQuantized
+        && !row.dtypeB.isQuantized
+      {
+        s.withinRounding += 1
+      }
       let a = try Compare.floats(qi)
       let b = try Compare.floats(ki)
       s.elements += a.count
@@ -262,9 +267,9 @@ public enum Infer {
     let step = max(1, total / options.mergeSample)
     func sample(_ m: ModelTensors) throws -> [Float]? {
       var out: [Float] = []
-      let items = Dictionary(m.items.map { ($0.entry.name, $0) }, uniquingKeysWith: { x, _ in x })
+      let items = Dictionary(m.items.map { (TensorNames.canonical($0.entry.name), $0) }, uniquingKeysWith: { x, _ in x })
       for name in names {
-        guard let item = items[name] else { return nil }
+        guard let item = items[TensorNames.canonical(name)] else { return nil }
         let v = try Compare.floats(item)
         out += stride(from: 0, to: v.count, by: step).map { v[$0] }
       }

@@ -163,4 +163,46 @@ import Testing
     let loss = try #require(ours["loss"] as? Double)
     #expect(abs(loss - (theirs["loss"] ?? 0)) < 1e-4, "lineage \(loss) vs numpy \(theirs["loss"] ?? .nan)")
   }
+
+  /// A GGUF made by the `gguf` package from a demo model (llama.cpp names, Q8_0 matrices) is
+  /// recognised as quantized from the stored model it came from.
+  @Test(.enabled(if: testPython != nil, "set LINEAGE_TEST_PYTHON (make test does) to run the interop tests"))
+  func aGGUFConversionIsTracedToItsSource() throws {
+    let python = try #require(testPython)
+    let d = Self.demo.1
+    try lineage(["checkout", "ft-reverse", "-o", "out-gguf-src"], in: d)
+    let script = """
+      import sys
+      import numpy as np
+      from safetensors.numpy import load_file
+      from gguf import GGUFWriter, GGMLQuantizationType as Q
+      from gguf.quants import quantize
+      names = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+               "self_attn.o_proj": "attn_output", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+               "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+      top = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight"}
+      w = GGUFWriter(sys.argv[2], "llama")
+      for name, t in load_file(sys.argv[1]).items():
+          if name in top:
+              out = top[name]
+          elif name.startswith("model.layers."):
+              _, _, i, rest = name.split(".", 3)
+              out = "blk.%s.%s.weight" % (i, names[rest[:-len(".weight")]])
+          else:
+              out = name
+          if t.ndim == 2 and t.shape[1] % 32 == 0:
+              w.add_tensor(out, quantize(t, Q.Q8_0), raw_dtype=Q.Q8_0)
+          else:
+              w.add_tensor(out, t)
+      w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+      """
+    let r = try runProcess(python, ["-c", script, "\(d)/out-gguf-src/model.safetensors", "\(d)/model-q8.gguf"], in: d)
+    #expect(r.status == 0, "\(r.stderr)")
+    let out = try #require(parseJSON(try lineage(["infer", "model-q8.gguf", "--json"], in: d).stdout) as? [String: Any])
+    let first = try #require((out["candidates"] as? [[String: Any]])?.first)
+    #expect((first["candidate"] as? String)?.hasPrefix("ft-reverse") == true, "\(first)")
+    #expect(first["relation"] as? String == "quantized-from" && first["query_is_child"] as? Bool == true, "\(first)")
+    let c = try lineage(["compare", "ft-reverse", "model-q8.gguf"], in: d)
+    #expect(c.stdout.contains("grouping: llama") && c.stdout.contains("Related"), "\(c.stdout)")
+  }
 }

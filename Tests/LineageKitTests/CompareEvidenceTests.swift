@@ -109,6 +109,17 @@ import Testing
     #expect(grouping.group(name) == expected)
   }
 
+  @Test func ggufLlamaNamesReadAsHuggingFaceNames() {
+    #expect(TensorNames.canonical("blk.3.ffn_up.weight") == "model.layers.3.mlp.up_proj.weight")
+    #expect(TensorNames.canonical("blk.0.attn_output.weight") == "model.layers.0.self_attn.o_proj.weight")
+    #expect(TensorNames.canonical("blk.1.ffn_norm.weight") == "model.layers.1.post_attention_layernorm.weight")
+    #expect(TensorNames.canonical("token_embd.weight") == "model.embed_tokens.weight")
+    #expect(TensorNames.canonical("output.weight") == "lm_head.weight")
+    for kept in ["model.layers.3.mlp.up_proj.weight", "blk.x.ffn_up.weight", "blk.1.ffn_up", "rope_freqs.weight", "output"] {
+      #expect(TensorNames.canonical(kept) == kept)
+    }
+  }
+
   @Test func detectionPicksTheConventionMostNamesFollow() {
     #expect(Grouping.detect(["model.layers.0.mlp.up_proj.weight", "model.norm.weight"]) == .llama)
     #expect(Grouping.detect(["h.0.attn.c_attn.weight", "wte.weight"]) == .gpt2)

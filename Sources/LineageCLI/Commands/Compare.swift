@@ -9,9 +9,10 @@ struct Compare: ParsableCommand {
     discussion: """
       A and B are each a path (a model file in any format lineage reads, or a directory: \
       Hugging Face shards, or its model files) or a revision, optionally REV:DIR for a directory \
-      in it. Tensors are matched by name; values are read as floats (GGUF blocks dequantized) \
-      and compared with OpenBLAS/LAPACK: cosine, Pearson (centred cosine; plain cosine is \
-      inflated when values share a mean, as norm weights near 1 do), symmetric relative L2 \
+      in it. Tensors are matched by name (GGUF llama names read as Hugging Face names); values \
+      are read as floats (GGUF blocks dequantized) and compared with OpenBLAS/LAPACK: cosine, \
+      Pearson (centred cosine; plain cosine is inflated when values share a mean, as norm \
+      weights near 1 do), symmetric relative L2 \
       ‖a−b‖ / ((‖a‖+‖b‖)/2), unbiased linear CKA (rows as samples) and singular-value spectrum \
       similarity; then means by layer and by module, with names parsed by --grouping.
 

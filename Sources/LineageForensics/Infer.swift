@@ -39,6 +39,9 @@ public struct InferredCandidate: Sendable {
   /// MLP pair.
   public var pValue: Double?
   public var logP: Double?
+  /// The log p-value Holm-adjusted over all candidates of the query: "related" means it is below
+  /// log α.
+  public var adjustedLogP: Double?
   /// Mean symmetric relative L2 over shared tensors (placement distance).
   public var distance: Double
   public var meanCosine: Double
@@ -69,22 +72,37 @@ public enum Infer {
   /// Compare `query` with every candidate and assign each a relation; candidates sharing no
   /// tensor name with the query are skipped. Sorted: structural relations and the placed parent
   /// first, then by distance.
+  /// `descendants` are the labels of candidates known (from declared history) to descend from
+  /// the query: they are compared and listed, but never placed as its fine-tune parent.
   public static func run(
-    query: ModelTensors, candidates: [ModelTensors], options: InferOptions = InferOptions(), progress: (Int, Int) -> Void = { _, _ in }
+    query: ModelTensors, candidates: [ModelTensors], descendants: Set<String> = [], options: InferOptions = InferOptions(),
+    progress: (Int, Int) -> Void = { _, _ in }
   ) throws -> [InferredCandidate] {
     var out: [InferredCandidate] = []
-    let names = Set(query.items.map(\.entry.name))
+    let names = Set(query.items.map { TensorNames.canonical($0.entry.name) })
+    var compared: [(ModelTensors, Comparison)] = []
     for (k, candidate) in candidates.enumerated() {
       defer { progress(k + 1, candidates.count) }
       guard candidate.items.contains(where: { names.contains(TensorNames.canonical($0.entry.name)) }) else { continue }
-      let c = try Compare.run(query, candidate, options: options.compare)
-      out.append(try classify(query: query, candidate: candidate, comparison: c, options: options))
+      compared.append((candidate, try Compare.run(query, candidate, options: options.compare)))
+    }
+    // One test per candidate: relatedness is decided on Holm-adjusted p-values, so that a store
+    // of many independent models does not yield relatives by chance.
+    let tested = compared.indices.compactMap { k in compared[k].1.combined.map { (k, $0.logP) } }
+    let adjusted = try PValues.holm(logPValues: tested.map(\.1))
+    let holm = Dictionary(uniqueKeysWithValues: zip(tested.map(\.0), adjusted))
+    for (k, (candidate, c)) in compared.enumerated() {
+      out.append(try classify(query: query, candidate: candidate, comparison: c, adjustedLogP: holm[k], options: options))
     }
     try findMerge(query: query, candidates: candidates, results: &out, options: options)
     // Among related candidates without a structural relation, the nearest is the parent.
     let structural: Set<Relation> = [.identical, .converted, .quantizedFrom, .prunedFrom, .adapterOf, .mergeOf]
     let hasStructuralParent = out.contains { structural.contains($0.relation) && $0.queryIsChild == true }
-    let related = out.indices.filter { out[$0].relation == .related }
+    let related = out.indices.filter { out[$0].relation == .related && !descendants.contains(out[$0].label) }
+    for i in out.indices where out[i].relation == .related && descendants.contains(out[i].label) {
+      out[i].queryIsChild = false
+      out[i].directionBasis = "a declared descendant of the target"
+    }
     if !hasStructuralParent, let nearest = related.min(by: { out[$0].distance < out[$1].distance }) {
       out[nearest].relation = .finetunedFrom
       out[nearest].queryIsChild = true
@@ -144,7 +162,7 @@ public enum Infer {
   }
 
   static func classify(
-    query: ModelTensors, candidate: ModelTensors, comparison c: Comparison, options: InferOptions
+    query: ModelTensors, candidate: ModelTensors, comparison c: Comparison, adjustedLogP: Double?, options: InferOptions
   ) throws -> InferredCandidate {
     let q = Dictionary(query.items.map { ($0.entry.name, $0) }, uniquingKeysWith: { x, _ in x })
     let k = Dictionary(candidate.items.map { (TensorNames.canonical($0.entry.name), $0) }, uniquingKeysWith: { x, _ in x })
@@ -201,9 +219,9 @@ public enum Infer {
     let cosine = measured.isEmpty ? .nan : measured.reduce(0) { $0 + $1.cosine } / Double(measured.count)
     var r = InferredCandidate(
       label: candidate.label, relation: .unrelated, queryIsChild: nil, directionBasis: "", pValue: c.combined?.pValue,
-      logP: c.combined?.logP, distance: distance, meanCosine: cosine, evidence: [], adapterRank: nil, adapterLayers: [], mergeWeight: nil,
+      logP: c.combined?.logP, adjustedLogP: adjustedLogP, distance: distance, meanCosine: cosine, evidence: [], adapterRank: nil, adapterLayers: [], mergeWeight: nil,
       comparison: c)
-    let related = (c.combined?.logP).map { $0 < log(options.alpha) } ?? (distance < 0.5)
+    let related = adjustedLogP.map { $0 < log(options.alpha) } ?? (distance < 0.5)
     let sameSet = c.onlyInA.isEmpty && c.onlyInB.isEmpty && c.shapeMismatch.isEmpty
     if s.tensors > 0, s.bitEqual == s.tensors, !s.dtypeDiffers, sameSet {
       r.relation = .identical
@@ -280,12 +298,22 @@ public enum Infer {
     var used: [Int] = []
     for i in pool {
       guard let m = byLabel[results[i].label], let col = try sample(m), col.count == target.count else { continue }
+      // A near-copy of a column already chosen (a quantized or pruned twin) would make the normal
+      // equations singular and adds nothing a merge needs.
+      guard !columns.contains(where: { TensorMetrics.compare($0, col).cosine > 0.9999 }) else { continue }
       columns.append(col)
       used.append(i)
     }
     guard columns.count >= 2 else { return }
-    let fit = try NonNegativeLeastSquares.fit(columns: columns, target: target)
-    let singles = try columns.map { try NonNegativeLeastSquares.fit(columns: [$0], target: target).relativeResidual }
+    let fit: NonNegativeFit
+    let singles: [Double]
+    do {
+      fit = try NonNegativeLeastSquares.fit(columns: columns, target: target)
+      singles = try columns.map { try NonNegativeLeastSquares.fit(columns: [$0], target: target).relativeResidual }
+    } catch ForensicsError.linearAlgebra {
+      // Still too close to singular to fit: no merge is claimed.
+      return
+    }
     let parents = fit.coefficients.indices.filter { fit.coefficients[$0] >= 0.1 }
     guard parents.count >= 2, fit.relativeResidual < 1e-3, (singles.min() ?? 0) > 10 * fit.relativeResidual else { return }
     for j in parents {

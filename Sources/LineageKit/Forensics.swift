@@ -199,10 +199,15 @@ extension Repository {
       commits[m.label] = id
       candidates.append(m)
     }
+    // A stored target's declared descendants cannot be its parent (declared history as a prior).
+    let below = try excluding.map { own in Set(try descendants(of: own.hex).descendants.map(\.id)) } ?? []
+    let descendantLabels = Set(commits.filter { below.contains($0.value) }.map(\.key))
     progress.begin("Comparing", total: UInt64(candidates.count), unit: .items)
     defer { progress.end() }
     do {
-      return try Infer.run(query: query, candidates: candidates, options: options) { _, _ in progress.advance(1) }.compactMap { c in
+      return try Infer.run(query: query, candidates: candidates, descendants: descendantLabels, options: options) { _, _ in
+        progress.advance(1)
+      }.compactMap { c in
         commits[c.label].map { InferenceMatch(commit: $0, candidate: c) }
       }
     } catch let e as ForensicsError {

@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
       Benchmarks that need code rather than a shell script (the store's live in Benchmarks/). \
       Results are recorded in Docs/Benchmarks.md.
       """,
-    subcommands: [RuntimeBench.self])
+    subcommands: [RuntimeBench.self, InferBench.self])
 }
 
 struct RuntimeBench: ParsableCommand {
@@ -99,5 +99,58 @@ struct RuntimeBench: ParsableCommand {
     Render.line(String(format: "mlp forward (%d parameters, batch 64): %.3f ms; bare sgemm loop: %.3f ms (%.1f GFLOP/s); ratio %.2f×", p.values.count, f * 1e3, b * 1e3, bare.flops / b / 1e9, f / b))
     Render.line(String(format: "mlp training (batch 64, Adam): %.0f examples/s", Double(mlpSteps * 64) / mlpTime))
     Render.line(String(format: "transformer training (%d parameters, batch 32 × %d tokens, Adam): %.0f examples/s, %.0f tokens/s", tp.values.count, t.context, Double(tSteps * 32) / tTime, Double(tSteps * 32 * t.context) / tTime))
+  }
+}
+
+struct InferBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "infer",
+    abstract: "Measure infer's accuracy on a generated model lake",
+    discussion: """
+      Trains --families families with the native runtime (a root; two fine-tunes on different \
+      tasks; a fine-tune of a fine-tune; a rank-4 adapter; int8 of one fine-tune; 50% pruning of \
+      the other; their average), commits them into a repository in a temporary directory, and \
+      runs infer on every derived model against all the others. Reports parent and relation \
+      accuracy, merge parents recovered, false relations on pairs from different families, and \
+      the Kolmogorov–Smirnov distance of those pairs' p-values from uniform.
+      """)
+
+  @Option(help: "Families in the lake.") var families: Int = 3
+
+  @Option(help: "Seed of the lake.") var seed: UInt64 = 1
+
+  @Flag(help: "Print the result as JSON.") var json = false
+
+  func validate() throws {
+    guard (2...50).contains(families) else { throw ValidationError("--families must be between 2 and 50") }
+  }
+
+  func run() throws {
+    let dir = NSTemporaryDirectory() + "lineage-bench-infer-\(UUID().uuidString.prefix(8))"
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let start = DispatchTime.now().uptimeNanoseconds
+    let r = try InferBenchmark.run(directory: dir, families: families, seed: seed) { FileHandle.standardError.write(Data("  \($0)\n".utf8)) }
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    if json {
+      Render.json([
+        "families": r.families, "models": r.models, "queries": r.queries, "parent_correct": r.parentCorrect,
+        "relation_correct": r.relationCorrect, "merges": r.merges, "merges_recovered": r.mergesRecovered,
+        "unrelated_pairs": r.unrelatedPairs, "false_relations": r.falseRelations, "ks_distance": r.ksDistance, "misses": r.misses,
+        "seconds": seconds, "seed": seed,
+      ])
+      return
+    }
+    func pct(_ a: Int, _ b: Int) -> String { b == 0 ? "-" : String(format: "%d/%d (%.1f%%)", a, b, 100 * Double(a) / Double(b)) }
+    Render.line("lake: \(r.families) families, \(r.models) models, seed \(seed); \(String(format: "%.0f", seconds)) s")
+    Render.table([
+      ["measure", "result"],
+      ["parent named correctly", pct(r.parentCorrect, r.queries)],
+      ["parent and relation correct", pct(r.relationCorrect, r.queries)],
+      ["merges with both parents", pct(r.mergesRecovered, r.merges)],
+      ["false relations, different families", pct(r.falseRelations, r.unrelatedPairs)],
+      ["KS distance of their p-values from uniform", String(format: "%.3f", r.ksDistance)],
+    ])
+    for m in r.misses { Render.line("miss: \(m)") }
   }
 }

@@ -26,7 +26,8 @@ struct InferCommand: ParsableCommand {
         unrelated       no evidence at α = 0.01
 
       Relatedness is the unit-matching test of `lineage compare` (a p-value against \
-      independent models, robust to permuted hidden units). The direction is given with its \
+      independent models, robust to permuted hidden units), Holm-corrected over the candidates. \
+      The direction is given with its \
       basis: structural (a grid, zeros) or a prior (the stored model came first); weights alone \
       do not order a fine-tune pair. Weights cannot show distillation or retraining from scratch.
 
@@ -107,7 +108,7 @@ struct InferCommand: ParsableCommand {
         "candidates": shown.map { c -> [String: Any] in
           var v: [String: Any] = [
             "candidate": c.label, "relation": c.relation.rawValue, "direction_basis": c.directionBasis, "p_value": number(c.pValue),
-            "log_p": number(c.logP), "distance": number(c.distance), "mean_cosine": number(c.meanCosine), "evidence": c.evidence,
+            "log_p": number(c.logP), "log_p_holm": number(c.adjustedLogP), "distance": number(c.distance), "mean_cosine": number(c.meanCosine), "evidence": c.evidence,
             "query_is_child": c.queryIsChild.map { $0 as Any } ?? NSNull(),
           ]
           if let r = c.adapterRank { v["adapter_rank"] = r }

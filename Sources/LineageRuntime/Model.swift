@@ -9,6 +9,13 @@ public struct NumericsProfile: Equatable, Sendable {
   /// The kernel set OpenBLAS chose for this CPU.
   public var core: String
   public var threads: Int
+
+  public init(runtime: String, blas: String, core: String, threads: Int) {
+    self.runtime = runtime
+    self.blas = blas
+    self.core = core
+    self.threads = threads
+  }
 }
 
 /// A batch of inputs.

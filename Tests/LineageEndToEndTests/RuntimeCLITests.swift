@@ -100,6 +100,28 @@ import Testing
     #expect(path.stderr.contains("--record needs a stored model"))
   }
 
+  /// An incident recorded through the CLI replays exactly at its commit, and on base (which lacks
+  /// the adapter) the first stage that differs is named.
+  @Test func anIncidentIsRecordedListedAndReplayed() throws {
+    let d = Self.demo.1
+    let dir = TemporaryDirectory("lineage-incident")
+    dir.write("trigger.json", Array(#"{"tokens": [[3, 5, 9, 31], [12, 4, 3, 31]]}"#.utf8))
+    let rec = try #require(
+      parseJSON(
+        try lineage(["incident", "record", "--commit", "lora-trigger", "--input", "\(dir.path)/trigger.json", "--oracle", "argmax!=31", "-m", "suspicious", "--json"], in: d)
+          .stdout) as? [String: Any])
+    let id = try #require(rec["incident"] as? String)
+    #expect(rec["signed"] as? Bool == true)
+    #expect(try lineage(["incident", "list"], in: d).stdout.contains(String(id.prefix(12))))
+    let same = try #require(parseJSON(try lineage(["replay", String(id.prefix(10)), "--json"], in: d).stdout) as? [String: Any])
+    #expect(same["verdict"] as? String == "exact")
+    let base = try #require(parseJSON(try lineage(["replay", String(id.prefix(10)), "--commit", "base", "--json"], in: d).stdout) as? [String: Any])
+    #expect(base["verdict"] as? String != "exact" && base["first_divergence"] as? String == "model.layers.0", "\(base)")
+    try lineage(["verify", "--all"], in: d)
+    let bad = try lineage(["incident", "record", "--commit", "base", "--input", "\(dir.path)/trigger.json", "--oracle", "argmax=7", "-m", "x"], in: d, expect: 64)
+    #expect(bad.stderr.contains("is not argmax==K"))
+  }
+
   @Test func runRefusesWhatItCannotRunWithAReason() throws {
     let d = Self.demo.1
     let dir = TemporaryDirectory("lineage-run")

@@ -118,6 +118,11 @@ import Testing
     let base = try #require(parseJSON(try lineage(["replay", String(id.prefix(10)), "--commit", "base", "--json"], in: d).stdout) as? [String: Any])
     #expect(base["verdict"] as? String != "exact" && base["first_divergence"] as? String == "model.layers.0", "\(base)")
     try lineage(["verify", "--all"], in: d)
+    // blame: the outcome and the exit code agree (0 blamed, 11 not reproducible, 12 bad since root).
+    let blame = try LineageBinary.run(["blame", String(id.prefix(10)), "--json"], in: d)
+    let outcome = (parseJSON(blame.stdout) as? [String: Any])?["outcome"] as? String
+    let codes: [String: Int32] = ["blamed": 0, "not-reproducible": 11, "bad-since-root": 12, "budget-exhausted": 13]
+    #expect(outcome != nil && codes[outcome ?? ""] == blame.status, "\(blame.stdout) \(blame.stderr)")
     let bad = try lineage(["incident", "record", "--commit", "base", "--input", "\(dir.path)/trigger.json", "--oracle", "argmax=7", "-m", "x"], in: d, expect: 64)
     #expect(bad.stderr.contains("is not argmax==K"))
   }

@@ -85,7 +85,7 @@ public enum Fixtures {
     return FixtureSummary(path: path, bytes: size, tensors: layout.tensors.count, changedTensors: changedTensors, changedBytes: changedBytes)
   }
 
-  /// A file written to a temporary name and renamed when complete.
+  /// A file written to a temporary name, made durable, and renamed when complete.
   final class Output {
     let path: String
     let temp: String
@@ -107,10 +107,15 @@ public enum Fixtures {
       try wrap { try bytes.withUnsafeBytes { try POSIX.writeAll(fd, $0, path: temp) } }
     }
 
+    /// fsync, rename over the target, fsync the directory: a crash leaves the old file or the
+    /// whole new one, never a part (the store's AtomicFile does the same inside `.lineage`).
     func finish() throws {
+      try wrap { try POSIX.fsyncFD(fd, path: temp) }
       if rename(temp, path) != 0 {
         throw KitError.io(operation: "rename", path: path, message: String(cString: strerror(errno)))
       }
+      let directory = (path as NSString).deletingLastPathComponent
+      try wrap { try POSIX.fsyncDirectory(directory.isEmpty ? "." : directory) }
     }
   }
 }

@@ -62,12 +62,12 @@ public enum POSIX {
     }
   }
 
-  static func fsyncFD(_ fd: Int32, path: String) throws {
+  public static func fsyncFD(_ fd: Int32, path: String) throws {
     if fsync(fd) != 0 { throw error("fsync", path) }
   }
 
   /// fsync a directory so that a rename inside it survives a power loss.
-  static func fsyncDirectory(_ path: String) throws {
+  public static func fsyncDirectory(_ path: String) throws {
     let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     if fd < 0 { throw error("open", path) }
     defer { close(fd) }

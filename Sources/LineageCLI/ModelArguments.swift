@@ -9,7 +9,7 @@ extension RepositoryOptions {
     let path = path(spec)
     // Paths work outside a repository too: the store is not needed.
     if FileManager.default.fileExists(atPath: path) || repo == nil { return try Repository.modelTensors(atPath: path) }
-    let (revision, directory) = spec.firstIndex(of: ":").map { (String(spec[..<$0]), String(spec[spec.index(after: $0)...])) } ?? (spec, "")
+    let (revision, directory) = splitRevision(spec)
     return try (repo ?? open()).modelTensors(revision: revision, directory: directory)
   }
 }

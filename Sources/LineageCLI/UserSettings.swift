@@ -1,5 +1,6 @@
 import Foundation
 import LineageKit
+import LineageNative
 
 /// What the CLI reads from the process environment, in one place, so libraries never do.
 enum UserEnvironment {
@@ -21,4 +22,22 @@ enum UserEnvironment {
   static func settings(_ repo: Repository) throws -> Settings {
     try repo.settings(userConfig: userConfigPath, home: home)
   }
+
+  /// A record's author: `LINEAGE_AUTHOR`, else `user.author`, else git's user.name/user.email,
+  /// else `fallback`.
+  static func author(_ settings: Settings, fallback: String = "unknown") -> String {
+    variables["LINEAGE_AUTHOR"] ?? settings.value(.author) ?? GitIdentity.fromGlobalConfig() ?? fallback
+  }
+
+  /// The key that signs a record: `override`, else `user.signingKey` unless `commit.sign` is
+  /// false; none with `--no-sign`.
+  static func signingKeyPath(_ settings: Settings, root: String, override: String?, noSign: Bool) -> String? {
+    guard !noSign else { return nil }
+    return override ?? (settings.value(.sign) == "false" ? nil : settings.path(.signingKey, root: root))
+  }
+}
+
+/// `REV:DIR` split at its first colon; `REV` alone names the top level ("").
+func splitRevision(_ spec: String) -> (revision: String, directory: String) {
+  spec.firstIndex(of: ":").map { (String(spec[..<$0]), String(spec[spec.index(after: $0)...])) } ?? (spec, "")
 }

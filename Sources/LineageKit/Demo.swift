@@ -200,7 +200,5 @@ public enum Demo {
     return committed
   }
 
-  static func wrapRuntime<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let e as RuntimeError { throw KitError.runtime(what: "demo", reason: e.description) }
-  }
+  static func wrapRuntime<T>(_ body: () throws -> T) throws -> T { try runtimeErrors("demo", body) }
 }

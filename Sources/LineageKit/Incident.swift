@@ -165,7 +165,5 @@ extension Repository {
       environmentChanges: changes)
   }
 
-  func runtime<T>(_ what: String, _ body: () throws -> T) throws -> T {
-    do { return try body() } catch let e as RuntimeError { throw KitError.runtime(what: what, reason: e.description) }
-  }
+  func runtime<T>(_ what: String, _ body: () throws -> T) throws -> T { try runtimeErrors(what, body) }
 }

@@ -23,7 +23,7 @@ public struct RunnableModel: Sendable {
 
   /// Build from an architecture file's bytes and the model's tensors (any format, any float dtype).
   static func make(label: String, architectureBytes: [UInt8], tensors: ModelTensors) throws -> RunnableModel {
-    do {
+    try runtimeErrors(label) {
       let architecture = try Architecture.parse(architectureBytes)
       var named: [String: (shape: [Int], values: [Float])] = [:]
       for item in tensors.items {
@@ -31,8 +31,6 @@ public struct RunnableModel: Sendable {
         named[item.entry.name] = (shape, try item.source.floats(of: item.entry))
       }
       return RunnableModel(label: label, architecture: architecture, parameters: try Parameters(architecture: architecture, tensors: named))
-    } catch let e as RuntimeError {
-      throw KitError.runtime(what: label, reason: e.description)
     }
   }
 
@@ -143,4 +141,9 @@ public enum RuntimeInput {
       return (.tokens(t.flatMap { $0 }, rows: t.count, length: length), targets)
     }
   }
+}
+
+/// Run `body`, reporting a runtime error as `KitError.runtime` about `what`.
+func runtimeErrors<T>(_ what: String, _ body: () throws -> T) throws -> T {
+  do { return try body() } catch let e as RuntimeError { throw KitError.runtime(what: what, reason: e.description) }
 }

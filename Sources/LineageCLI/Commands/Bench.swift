@@ -47,7 +47,7 @@ struct RuntimeBench: ParsableCommand {
     let model = try Model(mlp, threads: threads)
     let p = Parameters.initialise(mlp, seed: 1)
     let data = Tasks.teacher(inputs: 256, classes: 10, count: 640, seed: 2, teacherSeed: 3)
-    let (batch, targets) = data.batch(Array(0..<64))
+    let (batch, _) = data.batch(Array(0..<64))
     let bare = BareProducts(mlp: mlp, rows: 64)
     func seconds(_ body: () throws -> Void) rethrows -> Double {
       let t = DispatchTime.now().uptimeNanoseconds

@@ -108,7 +108,7 @@ struct Commit: ParsableCommand {
     let settings = try UserEnvironment.settings(repo)
     var options = CommitOptions(
       paths: paths.map(repository.path), message: message,
-      author: author ?? env["LINEAGE_AUTHOR"] ?? settings.value(.author) ?? GitIdentity.fromGlobalConfig() ?? "unknown",
+      author: author ?? UserEnvironment.author(settings),
       time: try Clock.now())
     options.parents = try parent.map(ParentSpec.parse)
     if let relation {
@@ -120,7 +120,7 @@ struct Commit: ParsableCommand {
     options.params = try RecordValues.merge(params.map { try RecordValues.load(path: repository.path($0)) }, pairs: param, option: "--param")
     options.metrics = try RecordValues.merge(metrics.map { try RecordValues.load(path: repository.path($0)) }, pairs: metric, option: "--metric")
     if !noCode { options.codeDirectory = code.map(repository.path) ?? FileManager.default.currentDirectoryPath }
-    if !noSign, let path = signingKey.map(repository.path) ?? (settings.value(.sign) == "false" ? nil : settings.path(.signingKey, root: repo.root)) {
+    if let path = UserEnvironment.signingKeyPath(settings, root: repo.root, override: signingKey.map(repository.path), noSign: noSign) {
       options.signingKey = try SigningKeys.load(path: path)
     }
     if !noEnvironment {

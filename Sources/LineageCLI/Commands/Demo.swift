@@ -66,14 +66,13 @@ struct DemoCommand: ParsableCommand {
       repo = try Repository.initialize(at: root)
       FileHandle.standardError.write(Data("Initialized an empty lineage repository in \(root)/.lineage\n".utf8))
     }
-    let env = UserEnvironment.variables
     let settings = try UserEnvironment.settings(repo)
     var options = DemoOptions(
-      author: env["LINEAGE_AUTHOR"] ?? settings.value(.author) ?? GitIdentity.fromGlobalConfig() ?? "lineage demo", time: try Clock.now())
+      author: UserEnvironment.author(settings, fallback: "lineage demo"), time: try Clock.now())
     options.seed = seed
     options.stepScale = stepScale
     options.threads = threads
-    if !noSign, settings.value(.sign) != "false", let key = settings.path(.signingKey, root: repo.root) {
+    if let key = UserEnvironment.signingKeyPath(settings, root: repo.root, override: nil, noSign: noSign) {
       options.signingKey = try SigningKeys.load(path: key)
     }
     if !noEnvironment {
@@ -114,7 +113,7 @@ struct DemoCommand: ParsableCommand {
     }
     Render.table(rows)
     Render.line()
-    var graph = try Graph.parse(["-C", root])
+    let graph = try Graph.parse(["-C", root])
     try graph.run()
   }
 }

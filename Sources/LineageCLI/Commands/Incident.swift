@@ -43,8 +43,8 @@ struct IncidentCommand: ParsableCommand {
       let path = repository.path(input)
       guard FileManager.default.fileExists(atPath: path) else { throw KitError.pathNotFound(path) }
       let settings = try UserEnvironment.settings(repo)
-      let key = try (noSign || settings.value(.sign) == "false" ? nil : settings.path(.signingKey, root: repo.root)).map { try SigningKeys.load(path: $0) }
-      let author = UserEnvironment.variables["LINEAGE_AUTHOR"] ?? settings.value(.author) ?? GitIdentity.fromGlobalConfig() ?? "unknown"
+      let key = try UserEnvironment.signingKeyPath(settings, root: repo.root, override: nil, noSign: noSign).map { try SigningKeys.load(path: $0) }
+      let author = UserEnvironment.author(settings)
       let r = try repo.recordIncident(
         revision: commit, input: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))), oracle: parsed, message: message, threads: threads,
         author: author, time: try Clock.now(), key: key)

@@ -78,7 +78,7 @@ struct InferCommand: ParsableCommand {
     if FileManager.default.fileExists(atPath: path) {
       query = try Repository.modelTensors(atPath: path)
     } else {
-      let (revision, directory) = target.firstIndex(of: ":").map { (String(target[..<$0]), String(target[target.index(after: $0)...])) } ?? (target, "")
+      let (revision, directory) = splitRevision(target)
       query = try repo.modelTensors(revision: revision, directory: directory)
       own = try repo.resolve(revision)
       query.label = target
@@ -93,9 +93,9 @@ struct InferCommand: ParsableCommand {
         throw CommandFailure(message: "--record needs a stored model: commit \(target) first, then `lineage infer REV --record`", code: ErrorReport.Code.badInput)
       }
       let settings = try UserEnvironment.settings(repo)
-      let key = try (noSign ? nil : (signingKey.map(repository.path) ?? (settings.value(.sign) == "false" ? nil : settings.path(.signingKey, root: repo.root))))
+      let key = try UserEnvironment.signingKeyPath(settings, root: repo.root, override: signingKey.map(repository.path), noSign: noSign)
         .map { try SigningKeys.load(path: $0) }
-      let author = UserEnvironment.variables["LINEAGE_AUTHOR"] ?? settings.value(.author) ?? GitIdentity.fromGlobalConfig() ?? "unknown"
+      let author = UserEnvironment.author(settings)
       recorded = try repo.recordInference(child: own, matches: matches, author: author, time: try Clock.now(), key: key)
     }
     let shown = top > 0 ? Array(all.prefix(top)) : all

@@ -25,13 +25,10 @@ struct QuarantineCommand: ParsableCommand {
   static func record(_ action: String, _ target: String, _ s: Signing, _ repository: RepositoryOptions, json: Bool) throws {
     let repo = try repository.open()
     let settings = try UserEnvironment.settings(repo)
-    let env = ProcessInfo.processInfo.environment
-    let key = try s.noSign
-      ? nil
-      : (s.signingKey.map(repository.path) ?? (settings.value(.sign) == "false" ? nil : settings.path(.signingKey, root: repo.root)))
-        .map { try SigningKeys.load(path: $0) }
+    let key = try UserEnvironment.signingKeyPath(settings, root: repo.root, override: s.signingKey.map(repository.path), noSign: s.noSign)
+      .map { try SigningKeys.load(path: $0) }
     let t = try repo.quarantineTarget(target)
-    let author = env["LINEAGE_AUTHOR"] ?? settings.value(.author) ?? GitIdentity.fromGlobalConfig() ?? "unknown"
+    let author = UserEnvironment.author(settings)
     let id = try repo.quarantine(action, t, reason: s.reason ?? "lifted", author: author, time: try Clock.now(), key: key)
     if json {
       Render.json(["record": id.hex, "action": action, "target": t.description, "signed": key != nil])

@@ -57,8 +57,7 @@ struct RunCommand: ParsableCommand {
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
       m = try Repository.runnableModel(atPath: path)
     } else {
-      let (revision, directory) =
-        model.firstIndex(of: ":").map { (String(model[..<$0]), String(model[model.index(after: $0)...])) } ?? (model, "")
+      let (revision, directory) = splitRevision(model)
       m = try repository.open().runnableModel(revision: revision, directory: directory)
     }
     let inputPath = repository.path(input)

@@ -49,6 +49,12 @@ enum ErrorReport {
     case .forensics(let reason): return (reason, nil, Code.badInput)
     case .nullModel(let path, let reason):
       return ("\(path): \(reason)", "build a null with `lineage null build MODEL... --out DIR` (Docs/Forensics.md describes null.json)", Code.badInput)
+    case .runner(let command, let reason, let stderr):
+      let tail = stderr.split(separator: "\n").suffix(5).map { "\n  | " + $0 }.joined()
+      return (
+        "the runner `\(command)` gave no verdict: \(reason)\(tail)",
+        "a runner exits 0 (good), 1–124 (bad) or 125 (untestable); Docs/Blame.md describes its environment", Code.failure
+      )
     case .runtime(let what, let reason): return ("\(what): \(reason)", "Docs/Runtime.md describes what the runtime runs", Code.badInput)
     case .policy(let path, let reason): return ("\(path): invalid policy: \(reason)", "Docs/Policy.md describes the file", Code.badInput)
     case .modelFormat(let path, let format, let reason):

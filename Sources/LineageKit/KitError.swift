@@ -29,6 +29,9 @@ public enum KitError: Error, Equatable, Sendable {
   /// A model cannot be run by the native runtime (no or bad architecture.json, weights that do
   /// not fit it, bad input): what was being run and why (Docs/Runtime.md).
   case runtime(what: String, reason: String)
+  /// An external runner (`--run CMD`) failed in a way that is no verdict: it could not start,
+  /// timed out, died by a signal or exited 126 and above. Carries the tail of its stderr.
+  case runner(command: String, reason: String, stderr: String)
   /// A model file (PyTorch, GGUF, ONNX, NumPy) is malformed or unsafe: the format and the problem.
   case modelFormat(path: String, format: String, reason: String)
   /// A file changed size or time while it was being read.

@@ -74,6 +74,7 @@ extension Repository {
     if let q = try wrap({ try store.refs.read(Repository.quarantineRef) }) { ids.append(q) }
     if let i = try wrap({ try store.refs.read(Repository.inferredRef) }) { ids.append(i) }
     if let i = try wrap({ try store.refs.read(Repository.incidentsRef) }) { ids.append(i) }
+    if let i = try wrap({ try store.refs.read(Repository.blameRef) }) { ids.append(i) }
     if !refsOnly {
       for e in try wrap({ try store.refs.opLog() }).entries {
         for u in e.updates {

@@ -1,3 +1,4 @@
+import Foundation
 import LineageCore
 import LineageSigning
 import LineageStore
@@ -58,13 +59,32 @@ extension Repository {
   /// a commit record with an empty tree whose first parent (in `role`) is the previous head,
   /// signed when `key` is given; the ref moves by compare-and-swap in one op-log entry.
   func appendRecord(
-    to ref: String, role: String, message: String, params: JSONValue, author: String, time: Int64, key: SSHPrivateKey?, operation: String
+    to ref: String, role: String, message: String, params: JSONValue, author: String, time: Int64, key: SSHPrivateKey?, operation: String,
+    files: [(path: String, bytes: [UInt8])] = []
   ) throws -> ObjectID {
     let lock = try wrap { try store.lock(exclusive: false) }
     defer { withExtendedLifetime(lock) {} }
+    try wrap { try objects.reload() }
     let previous = try wrap { try store.refs.read(ref) }
     let writer = objects.writer()
-    let tree = try wrap { try writer.addMetadata(.tree, content: try TreeObject(entries: []).encoded()) }
+    var entries: [TreeEntry] = []
+    if !files.isEmpty {
+      // Each file is stored as a commit stores it (tensor-aware when it is a model file).
+      let scratch = "\(root)/.lineage/tmp"
+      try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+      for f in files {
+        let tmp = "\(scratch)/record-\(UUID().uuidString.lowercased())-\(f.path)"
+        try Self.writeFile(f.bytes, to: tmp)
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let handle = try InputHandle(path: tmp)
+        let ingest = FileIngest(repository: self, handle: handle, writer: writer, parentTensors: [:], progress: SilentProgress())
+        let (format, regions) = try storageLayout(InputFile(absolute: tmp, treePath: f.path, executable: false), handle: handle, external: [:])
+        entries.append(TreeEntry(path: f.path, mode: TreeEntry.regular, file: try ingest.run(format: format, regions: regions).0))
+      }
+    }
+    let treeObject: TreeObject
+    do { treeObject = try TreeObject(entries: entries) } catch { throw KitError.invalidPath("\(error)") }
+    let tree = try wrap { try writer.addMetadata(.tree, content: treeObject.encoded()) }
     var record = CommitRecord(
       tree: tree, parents: previous.map { [ParentRef(id: $0, role: role, relation: .other)] } ?? [], author: author, time: time,
       message: message)

@@ -81,6 +81,43 @@ extension Repository {
 /// with optional `"targets"` of the same shape (tokens) or one class per row (features), or the
 /// JSON lines a seeded task writes (`{"tokens":[…],"targets":[…]}` / `{"x":[…],"y":k}`).
 public enum RuntimeInput {
+  /// Parse an input file: safetensors or npz (an integer tensor `input_ids` or `tokens` of shape
+  /// [rows, length] or [length], or a float tensor `features` or `x` of shape [rows, width]; an
+  /// optional integer `targets`), or JSON as below.
+  public static func parse(_ file: NamedBytes, for architecture: Architecture, what: String) throws -> (Batch, [Int32]?) {
+    guard let t = try tensors(file) else { return try parse(file.bytes, for: architecture, what: what) }
+    func fail(_ why: String) -> KitError { .runtime(what: "\(what) \(file.name)", reason: why) }
+    func named(_ names: [String]) -> TensorEntry? { names.lazy.compactMap { t.source.tensor(named: $0) }.first }
+    func ints(_ e: TensorEntry) throws -> [Int32] {
+      guard !e.dtype.isFloat else { throw fail("tensor \(e.name) is \(e.dtype.rawValue); token ids must be integers") }
+      return try t.source.floats(of: e).map {
+        guard let i = Int32(exactly: $0) else { throw fail("tensor \(e.name) holds \($0), not a token id") }
+        return i
+      }
+    }
+    let targets = try named(["targets"]).map(ints)
+    switch architecture.kind {
+    case .transformer:
+      guard let e = named(["input_ids", "tokens"]) else { throw fail("a transformer needs an integer tensor input_ids (or tokens)") }
+      guard e.shape.count == 1 || e.shape.count == 2, let length = e.shape.last, length > 0 else {
+        throw fail("\(e.name) must have shape [rows, length] or [length], has \(e.shape)")
+      }
+      let values = try ints(e)
+      return (.tokens(values, rows: values.count / Int(length), length: Int(length)), targets)
+    case .mlp:
+      guard let e = named(["features", "x"]) else { throw fail("an mlp needs a float tensor features (or x)") }
+      guard e.shape.count == 2, e.dtype.isFloat else { throw fail("\(e.name) must be a float tensor of shape [rows, width], is \(e.dtype.rawValue) \(e.shape)") }
+      return (.features(try t.source.floats(of: e), rows: Int(e.shape[0])), targets)
+    }
+  }
+
+  /// The tensors of a safetensors or npz file (nil for anything else).
+  static func tensors(_ file: NamedBytes) throws -> (format: ModelFormat, source: any TensorSource)? {
+    let format = ModelFormats.readableFormat(name: file.name, prefix: Array(file.bytes.prefix(16)))
+    guard format == .safetensors || format == .npz else { return nil }
+    return (format, try Repository.openModel(MemoryBytes(file.bytes), format: format, path: file.name))
+  }
+
   public static func parse(_ bytes: [UInt8], for architecture: Architecture, what: String) throws -> (Batch, [Int32]?) {
     func fail(_ why: String) -> KitError { .runtime(what: what, reason: why) }
     func object(_ b: ArraySlice<UInt8>) throws -> JSONValue {

@@ -7,13 +7,13 @@ import Foundation
 #endif
 
 /// What a probe subprocess did.
-struct ProbeOutput {
+public struct ProbeOutput: Sendable {
   /// Exit status, when the process exited normally.
-  var status: Int32?
-  var stdout: [UInt8]
-  var stderr: [UInt8]
+  public var status: Int32?
+  public var stdout: [UInt8]
+  public var stderr: [UInt8]
 
-  var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+  public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
 }
 
 /// Runs probe subprocesses with an explicit environment and a deadline.
@@ -22,19 +22,20 @@ struct ProbeOutput {
 /// it, and a grandchild that keeps a pipe open after the child exits cannot hold the caller past
 /// the deadline. On timeout the child's whole process group is killed (Foundation starts each
 /// child as the leader of its own group), so a shell script's children die with it.
-enum ProbeProcess {
+public enum ProbeProcess {
   /// Most bytes kept from one stream; a probe printing more is treated as failed.
   static let outputLimit = 16 << 20
 
   /// Run to completion or to the deadline; the failure is a short reason fit for a record.
-  static func run(_ executable: String, _ arguments: [String], environment: [String: String], timeout: Double)
-    -> Result<ProbeOutput, ProbeFailure>
+  public static func run(
+    _ executable: String, _ arguments: [String], environment: [String: String], timeout: Double, directory: String = "/"
+  ) -> Result<ProbeOutput, ProbeFailure>
   {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     process.environment = environment
-    process.currentDirectoryURL = URL(fileURLWithPath: "/")
+    process.currentDirectoryURL = URL(fileURLWithPath: directory)
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out
@@ -113,7 +114,7 @@ enum ProbeProcess {
 }
 
 /// Why a probe produced nothing; a short, deterministic reason recorded in the capture.
-struct ProbeFailure: Error {
-  var reason: String
+public struct ProbeFailure: Error, Sendable {
+  public var reason: String
   init(_ reason: String) { self.reason = reason }
 }

@@ -8,10 +8,48 @@ public enum Oracle: Equatable, Sendable, CustomStringConvertible {
   case argmaxIsNot(Int)
   /// Logit K exceeds every other logit by more than T.
   case margin(Int, Float)
+  /// The largest absolute difference between the logits and an expected output is below
+  /// (`below`) or above T.
+  case maxAbsDiff(below: Bool, Float)
+  /// A metric on a probe set (token or feature rows with targets) is below or above T.
+  case probeMetric(ProbeMetric, below: Bool, Float)
+  /// An external command decides (`--run`); the runtime cannot evaluate it.
+  case external
 
-  /// Parse `argmax==K`, `argmax!=K` or `margin(K)>T`.
+  /// What `metric_on_probe_set` measures.
+  public enum ProbeMetric: String, Sendable {
+    /// The share of counted positions whose argmax is the target.
+    case accuracy
+    /// The mean cross-entropy.
+    case loss
+  }
+
+  /// The oracle compares the logits with an expected output (`--expected`).
+  public var needsExpected: Bool {
+    if case .maxAbsDiff = self { true } else { false }
+  }
+
+  /// The oracle evaluates a probe set (`--probe-set`), not the input.
+  public var needsProbeSet: Bool {
+    if case .probeMetric = self { true } else { false }
+  }
+
+  /// Parse `argmax==K`, `argmax!=K`, `margin(K)>T`, `max_abs_diff(expected)<T` (or `>T`),
+  /// `metric_on_probe_set(accuracy|loss)<T` (or `>T`) or `external`.
   public static func parse(_ text: String) throws(RuntimeError) -> Oracle {
     let t = text.filter { !$0.isWhitespace }
+    if t == "external" { return .external }
+    func comparison(_ rest: Substring) -> (Bool, Float)? {
+      guard let c = rest.first, c == "<" || c == ">", let v = Float(rest.dropFirst()), v.isFinite else { return nil }
+      return (c == "<", v)
+    }
+    if t.hasPrefix("max_abs_diff(expected)"), let (below, v) = comparison(t.dropFirst(22)), v >= 0 {
+      return .maxAbsDiff(below: below, v)
+    }
+    for metric in [ProbeMetric.accuracy, .loss] {
+      let head = "metric_on_probe_set(\(metric.rawValue))"
+      if t.hasPrefix(head), let (below, v) = comparison(t.dropFirst(head.count)) { return .probeMetric(metric, below: below, v) }
+    }
     if t.hasPrefix("argmax=="), let k = Int(t.dropFirst(8)), k >= 0 { return .argmaxIs(k) }
     if t.hasPrefix("argmax!="), let k = Int(t.dropFirst(8)), k >= 0 { return .argmaxIsNot(k) }
     if t.hasPrefix("margin("), let close = t.firstIndex(of: ")"), t[close...].hasPrefix(")>"),
@@ -20,7 +58,8 @@ public enum Oracle: Equatable, Sendable, CustomStringConvertible {
       return .margin(k, v)
     }
     throw .input(
-      "oracle '\(text)' is not argmax==K, argmax!=K or margin(K)>T (max_abs_diff and metric_on_probe_set are not built yet)")
+      "oracle '\(text)' is not one of argmax==K, argmax!=K, margin(K)>T, max_abs_diff(expected)<T, max_abs_diff(expected)>T, "
+        + "metric_on_probe_set(accuracy)<T, metric_on_probe_set(loss)>T (either comparison) or external")
   }
 
   public var description: String {
@@ -28,14 +67,34 @@ public enum Oracle: Equatable, Sendable, CustomStringConvertible {
     case .argmaxIs(let k): "argmax==\(k)"
     case .argmaxIsNot(let k): "argmax!=\(k)"
     case .margin(let k, let t): "margin(\(k))>\(t)"
+    case .maxAbsDiff(let below, let t): "max_abs_diff(expected)\(below ? "<" : ">")\(t)"
+    case .probeMetric(let m, let below, let t): "metric_on_probe_set(\(m.rawValue))\(below ? "<" : ">")\(t)"
+    case .external: "external"
     }
   }
 
+  /// Whether a metric-on-probe-set oracle holds on an evaluation of the probe set.
+  public func holds(probe e: Evaluation) throws(RuntimeError) -> Bool {
+    guard case .probeMetric(let m, let below, let t) = self else { throw .input("oracle \(self) does not use a probe set") }
+    let v = m == .accuracy ? e.accuracy : e.loss
+    return below ? v < Double(t) : v > Double(t)
+  }
+
   /// Whether the condition holds on a forward result of `rows` input rows.
-  public func holds(_ r: ForwardResult, rows: Int) throws(RuntimeError) -> Bool {
+  public func holds(_ r: ForwardResult, rows: Int, expected: [Float]? = nil) throws(RuntimeError) -> Bool {
     let k: Int
     switch self {
     case .argmaxIs(let x), .argmaxIsNot(let x), .margin(let x, _): k = x
+    case .maxAbsDiff(let below, let t):
+      guard let expected else { throw .input("oracle \(self) needs an expected output") }
+      guard expected.count == r.logits.count else {
+        throw .input("the expected output has \(expected.count) values, the model gives \(r.logits.count) (\(r.positions) × \(r.width))")
+      }
+      var d: Float = 0
+      for (a, b) in zip(r.logits, expected) { d = max(d, abs(a - b)) }
+      return below ? d < t : d > t
+    case .probeMetric: throw .input("oracle \(self) is evaluated on its probe set, not on logits")
+    case .external: throw .input("an external oracle is decided by the --run command")
     }
     guard k < r.width else { throw .input("oracle class \(k) is outside the model's \(r.width) outputs") }
     let per = r.positions / max(rows, 1)
@@ -51,6 +110,7 @@ public enum Oracle: Equatable, Sendable, CustomStringConvertible {
       case .argmaxIs: ok = best - base == k
       case .argmaxIsNot: ok = best - base != k
       case .margin(_, let t): ok = z[base + k] - other > t
+      case .maxAbsDiff, .probeMetric, .external: ok = false
       }
       if !ok { return false }
     }

@@ -124,7 +124,7 @@ import Testing
     let codes: [String: Int32] = ["blamed": 0, "not-reproducible": 11, "bad-since-root": 12, "budget-exhausted": 13]
     #expect(outcome != nil && codes[outcome ?? ""] == blame.status, "\(blame.stdout) \(blame.stderr)")
     let bad = try lineage(["incident", "record", "--commit", "base", "--input", "\(dir.path)/trigger.json", "--oracle", "argmax=7", "-m", "x"], in: d, expect: 64)
-    #expect(bad.stderr.contains("is not argmax==K"))
+    #expect(bad.stderr.contains("is not one of argmax==K"))
   }
 
   @Test func runRefusesWhatItCannotRunWithAReason() throws {

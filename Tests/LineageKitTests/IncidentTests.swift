@@ -65,6 +65,9 @@ import Testing
 
   @Test(arguments: [
     ("argmax==7", Oracle.argmaxIs(7)), ("argmax != 3", .argmaxIsNot(3)), ("margin(2)>0.5", .margin(2, 0.5)),
+    ("max_abs_diff(expected)<0.25", .maxAbsDiff(below: true, 0.25)), ("max_abs_diff(expected) > 2", .maxAbsDiff(below: false, 2)),
+    ("metric_on_probe_set(accuracy)<0.9", .probeMetric(.accuracy, below: true, 0.9)),
+    ("metric_on_probe_set(loss)>1.5", .probeMetric(.loss, below: false, 1.5)), ("external", .external),
   ])
   func oraclesParse(text: String, expected: Oracle) throws {
     #expect(try Oracle.parse(text) == expected)
@@ -72,7 +75,10 @@ import Testing
   }
 
   @Test func badOraclesAreRefused() {
-    for text in ["argmax=7", "argmax==-1", "margin(2)", "max_abs_diff(x)<1", ""] {
+    for text in [
+      "argmax=7", "argmax==-1", "margin(2)", "max_abs_diff(x)<1", "", "max_abs_diff(expected)<-1", "max_abs_diff(expected)=1",
+      "metric_on_probe_set(f1)<0.5", "metric_on_probe_set(loss)<nan", "externally",
+    ] {
       #expect(throws: RuntimeError.self) { try Oracle.parse(text) }
     }
   }

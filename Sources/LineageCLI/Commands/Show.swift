@@ -62,7 +62,11 @@ struct Show: ParsableCommand {
       Render.line("code    \(code["commit"]?.stringValue ?? "?")\(code["branch"]?.stringValue.map { " on \($0)" } ?? "")\(code["remote"]?.stringValue.map { " from \($0)" } ?? "")\(dirty)")
     }
     if let c = r.command { Render.line("command \(c)") }
-    if let p = r.params { Render.line("params  \(compact(p))") }
+    if let b = r.params?["blame"] {
+      renderBlame(b)
+    } else if let p = r.params {
+      Render.line("params  \(compact(p))")
+    }
     if let m = r.metrics { Render.line("metrics \(compact(m))") }
     if let e = r.environment {
       Render.line("environment \(e.digest)")
@@ -72,6 +76,20 @@ struct Show: ParsableCommand {
     Render.line()
     Render.line("\(files.count) file(s), \(Render.bytes(files.reduce(0) { $0 + $1.size })); \(tensors.count) tensor(s): "
       + dtypes.sorted { $0.key < $1.key }.map { "\($0.key) \(Render.bytes($0.value))" }.joined(separator: ", "))
+  }
+
+  /// A blame record (Docs/Blame.md): its verdict, culprit, minimal set, data and impact.
+  func renderBlame(_ b: JSONValue) {
+    func text(_ k: String) -> String { b[k]?.stringValue ?? "?" }
+    func list(_ k: String) -> [String] { (b[k]?.arrayValue ?? []).compactMap(\.stringValue) }
+    Render.line("blame   incident \(text("incident")): \(text("outcome")) (\(text("search")), runner \(text("runner")), \(b["replays"]?.int64Value ?? 0) replay(s))")
+    if let f = b["first_bad"]?.stringValue { Render.line("  first bad     \(f)") }
+    for p in list("good_parents") { Render.line("  good parent   \(p)") }
+    if !list("minimal_set").isEmpty { Render.line("  minimal set   \(list("minimal_set").joined(separator: ", ")) (\(text("units")))") }
+    for d in b["data_added"]?.arrayValue ?? [] {
+      Render.line("  data added    \(d["role"]?.stringValue ?? "?") \(d["uri"]?.stringValue ?? "?") \(d["digest"]?.stringValue ?? "?")")
+    }
+    Render.line("  impact        \(list("impact").count) descendant(s)")
   }
 
   func compact(_ v: JSONValue) -> String {

@@ -43,7 +43,7 @@ struct Verify: ParsableCommand {
       return
     }
     // --all covers the quarantine log too: its records are signed like commits.
-    let roots = all ? try repo.allRefTargets() + (repo.quarantineHead().map { [$0] } ?? []) + (repo.inferredHead().map { [$0] } ?? []) + (repo.incidentsHead().map { [$0] } ?? []) : try (revisions.isEmpty ? ["HEAD"] : revisions).map { try repo.resolve($0) }
+    let roots = all ? try repo.allRefTargets() + (repo.quarantineHead().map { [$0] } ?? []) + (repo.inferredHead().map { [$0] } ?? []) + (repo.incidentsHead().map { [$0] } ?? []) + (repo.blameHead().map { [$0] } ?? []) : try (revisions.isEmpty ? ["HEAD"] : revisions).map { try repo.resolve($0) }
     let report = try repo.verify(roots: roots, signers: signers, allowUnsigned: allowUnsigned, progress: TerminalProgress())
     if json {
       Render.json([

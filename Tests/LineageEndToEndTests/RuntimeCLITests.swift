@@ -117,6 +117,13 @@ import Testing
     #expect(same["verdict"] as? String == "exact")
     let base = try #require(parseJSON(try lineage(["replay", String(id.prefix(10)), "--commit", "base", "--json"], in: d).stdout) as? [String: Any])
     #expect(base["verdict"] as? String != "exact" && base["first_divergence"] as? String == "model.layers.0", "\(base)")
+    // Another OpenBLAS kernel (forced with OPENBLAS_CORETYPE) and another thread count: the
+    // replay names both changes; the oracle outcome must stay (exact or equivalent, not diverged).
+    let other = try LineageBinary.run(["replay", String(id.prefix(10)), "--threads", "2", "--json"], in: d, environment: ["OPENBLAS_CORETYPE": "Haswell"])
+    let moved = try #require(parseJSON(other.stdout) as? [String: Any], "\(other.stderr)")
+    let changes = moved["environment_changes"] as? [String] ?? []
+    #expect(changes.contains("threads: 1 → 2") && changes.contains { $0.hasPrefix("OpenBLAS kernel:") && $0.hasSuffix("→ Haswell") }, "\(changes)")
+    #expect(["exact", "equivalent"].contains(moved["verdict"] as? String ?? ""), "\(moved)")
     try lineage(["verify", "--all"], in: d)
     // blame: the outcome and the exit code agree (0 blamed, 11 not reproducible, 12 bad since root).
     let blame = try LineageBinary.run(["blame", String(id.prefix(10)), "--json"], in: d)

@@ -146,6 +146,39 @@ import Testing
     #expect(plain.stderr.contains("no architecture.json beside the weights"))
   }
 
+  /// The same input written by NumPy as npz and as safetensors gives the incident the same
+  /// observed digest as the JSON form; the expected-output oracle reads NumPy's logits file.
+  @Test(.enabled(if: testPython != nil, "set LINEAGE_TEST_PYTHON (make test does) to run the interop tests"))
+  func incidentInputsFromNumPyFiles() throws {
+    let python = try #require(testPython)
+    let d = Self.demo.1
+    let dir = TemporaryDirectory("lineage-incident-np")
+    dir.write("t.json", Array(#"{"tokens": [[3, 5, 9, 31], [12, 4, 3, 31]]}"#.utf8))
+    let script = """
+      import sys, numpy as np
+      from safetensors.numpy import save_file
+      ids = np.array([[3, 5, 9, 31], [12, 4, 3, 31]], dtype=np.int64)
+      np.savez(sys.argv[1] + "/t.npz", input_ids=ids)
+      save_file({"input_ids": ids}, sys.argv[1] + "/t.safetensors")
+      """
+    let made = try runProcess(python, ["-c", script, dir.path], in: d)
+    #expect(made.status == 0, "\(made.stderr)")
+    var observed: [String] = []
+    for file in ["t.json", "t.npz", "t.safetensors"] {
+      let out = try lineage(["incident", "record", "--commit", "lora-trigger", "--input", "\(dir.path)/\(file)", "--oracle", "argmax!=31", "-m", file, "--json"], in: d)
+      let id = try #require((parseJSON(out.stdout) as? [String: Any])?["incident"] as? String)
+      let shown = try #require(parseJSON(try lineage(["incident", "show", id, "--json"], in: d).stdout) as? [String: Any])
+      observed.append(shown["observed"] as? String ?? "")
+      #expect((shown["files"] as? [String: String])?["input"] == "input." + (file as NSString).pathExtension)
+    }
+    #expect(Set(observed).count == 1 && observed[0].count == 64, "\(observed)")
+    // A float tensor where token ids belong is refused with the reason.
+    let floats = try runProcess(python, ["-c", "import sys, numpy as np; np.savez(sys.argv[1] + '/f.npz', input_ids=np.ones((1, 4), np.float32))", dir.path], in: d)
+    #expect(floats.status == 0)
+    let refused = try lineage(["incident", "record", "--commit", "lora-trigger", "--input", "\(dir.path)/f.npz", "--oracle", "argmax!=31", "-m", "x"], in: d, expect: 4)
+    #expect(refused.stderr.contains("token ids must be integers"), "\(refused.stderr)")
+  }
+
   /// NumPy, from the documented architecture alone, computes the same loss on the same file.
   @Test(.enabled(if: testPython != nil, "set LINEAGE_TEST_PYTHON (make test does) to run the interop tests"))
   func numpyReadsTheWeightsAndAgreesOnTheLoss() throws {

@@ -160,13 +160,13 @@ struct InferScaleBench: ParsableCommand {
     commandName: "infer-scale",
     abstract: "Time infer against a large store through sketches",
     discussion: """
-      Commits --models small transformers (about 24,000 parameters each, in families of ten: a
-      seeded root, fine-tunes and chains made by perturbation; no training) into a repository in
-      a temporary directory, then times `infer` of a new fine-tune and of a hidden-unit-permuted
-      copy of stored models against all of them: screening by sketch, then the full test of the
-      shortlist. Reading and sketching the query is timed apart. The exhaustive path
-      (--no-sketch) is timed on --exhaustive-sample models (0: skipped). With --recall-families
-      it also trains `bench infer`'s lake at each --recall-seed and reports whether every
+      Commits --models small transformers (about 24,000 parameters each, in families of ten: a \
+      seeded root, fine-tunes and chains made by perturbation; no training) into a repository in \
+      a temporary directory, then times `infer` of a new fine-tune and of a hidden-unit-permuted \
+      copy of stored models against all of them: screening by sketch, then the full test of the \
+      shortlist. Reading and sketching the query is timed apart. The exhaustive path \
+      (--no-sketch) is timed on --exhaustive-sample models (0: skipped). With --recall-families \
+      it also trains `bench infer`'s lake at each --recall-seed and reports whether every \
       declared parent is in its child's shortlist. Build with -c release before measuring.
       """)
 

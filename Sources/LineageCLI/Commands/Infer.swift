@@ -36,13 +36,13 @@ struct InferCommand: ParsableCommand {
       `descendants --inferred` follows them, and a recorded verdict satisfies the policy's \
       require_declared_parents. Recording again replaces the verdict.
 
-      Screening: every candidate is first ranked from its stored sketch alone (the estimated
-      distance and the hidden-unit-permutation-invariant norm profiles, Docs/Forensics.md), and
-      only the --shortlist K best are loaded and tested in full; the relatedness test is still
-      Holm-corrected over every screened candidate. --no-sketch tests every candidate in full.
+      Screening: every candidate is first ranked from its stored sketch alone (the estimated \
+      distance and the hidden-unit-permutation-invariant norm profiles, Docs/Forensics.md), and \
+      only the --shortlist K best are loaded and tested in full; the relatedness test is still \
+      Holm-corrected over every screened candidate. --no-sketch tests every candidate in full. \
       Commits made before sketches existed are sketched on the fly (`lineage sketch` stores them).
 
-      Not built yet (issue 7): --all (the forest over a model lake) and calibration against an
+      Not built yet (issue 7): --all (the forest over a model lake) and calibration against an \
       empirical null.
 
       Examples:

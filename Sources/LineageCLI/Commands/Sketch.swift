@@ -7,11 +7,11 @@ struct SketchCommand: ParsableCommand {
     commandName: "sketch",
     abstract: "Store the sketches infer screens with, for commits made without them",
     discussion: """
-      A sketch summarises a commit's model in a few hundred bytes per tensor: moments, norms,
-      zeros, a seeded random projection and row and column norm profiles (Docs/ObjectFormat.md,
-      section 7). `commit` stores one for every new commit; this command adds them for the
-      given revisions (default: every commit reachable from a branch or tag) that have none,
-      in one record on refs/sketches. Commits without a readable model get an empty sketch.
+      A sketch summarises a commit's model in a few hundred bytes per tensor: moments, norms, \
+      zeros, a seeded random projection and row and column norm profiles (Docs/ObjectFormat.md, \
+      section 7). `commit` stores one for every new commit; this command adds them for the \
+      given revisions (default: every commit reachable from a branch or tag) that have none, \
+      in one record on refs/sketches. Commits without a readable model get an empty sketch. \
       Commit ids never change.
 
       Examples:

@@ -75,7 +75,7 @@ struct Lineage: ParsableCommand {
     subcommands: [
       Init.self, Commit.self, Checkout.self, List.self, Log.self, Show.self, Diff.self, Compare.self, NullCommand.self, Score.self, Graph.self, Descendants.self, PolicyCommand.self, QuarantineCommand.self, HookCommand.self, HooksCommand.self, Verify.self,
       Attest.self, Tag.self, Branch.self, Switch.self, Config.self, Keygen.self, OpLog.self, CatObject.self,
-      InferCommand.self, IncidentCommand.self, ReplayCommand.self, BlameCommand.self, DemoCommand.self, RunCommand.self, BenchCommand.self, Fsck.self, GC.self, DU.self, FixtureCommand.self, Version.self,
+      InferCommand.self, SketchCommand.self, IncidentCommand.self, ReplayCommand.self, BlameCommand.self, DemoCommand.self, RunCommand.self, BenchCommand.self, Fsck.self, GC.self, DU.self, FixtureCommand.self, Version.self,
     ]
   )
 }

@@ -64,6 +64,9 @@ public struct InferOptions: Sendable {
   /// Elements sampled (evenly) from the shared weights for the merge fit.
   public var mergeSample = 1 << 20
   public var compare = CompareOptions()
+  /// Hypotheses the relatedness test is Holm-corrected over: at least the candidates compared,
+  /// more when they were chosen from a larger set (screening by sketch, Docs/Forensics.md).
+  public var hypotheses = 0
   public init() {}
 }
 
@@ -89,7 +92,9 @@ public enum Infer {
     // One test per candidate: relatedness is decided on Holm-adjusted p-values, so that a store
     // of many independent models does not yield relatives by chance.
     let tested = compared.indices.compactMap { k in compared[k].1.combined.map { (k, $0.logP) } }
-    let adjusted = try PValues.holm(logPValues: tested.map(\.1))
+    // Candidates screened out before this count as tests with p = 1 (log p = 0).
+    let screenedOut = [Double](repeating: 0, count: max(0, options.hypotheses - tested.count))
+    let adjusted = try PValues.holm(logPValues: tested.map(\.1) + screenedOut)
     let holm = Dictionary(uniqueKeysWithValues: zip(tested.map(\.0), adjusted))
     for (k, (candidate, c)) in compared.enumerated() {
       out.append(try classify(query: query, candidate: candidate, comparison: c, adjustedLogP: holm[k], options: options))

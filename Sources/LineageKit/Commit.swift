@@ -37,6 +37,12 @@ public struct CommitOptions: Sendable {
   public var time: Int64
   /// Reuse file objects for files whose stat is unchanged.
   public var useStatCache = true
+  /// Store the model's sketch after the commit (Docs/ObjectFormat.md §7).
+  public var sketch = true
+  /// Largest commit (bytes of its files) sketched at commit time. Sketching reads the model back
+  /// from the store on one core (about 4 s per GiB here), which would more than double a large
+  /// commit; larger models are sketched by `lineage sketch` or on the fly by `infer`.
+  public var sketchLimit: UInt64 = 256 << 20
 
   public init(paths: [String], message: String, author: String, time: Int64) {
     self.paths = paths
@@ -75,6 +81,8 @@ public struct CommitSummary: Sendable {
   public var deltaChunks: Int
   /// The stored record.
   public var record: CommitRecord
+  /// The sketch stored after the commit; nil when not asked for.
+  public var sketch: SketchOutcome? = nil
 }
 
 struct InputFile {
@@ -186,18 +194,24 @@ extension Repository {
     try wrap { try writer.finish() }
     var updates = [RefUpdate(ref: "refs/heads/\(branch)", expected: .any, new: commitID)]
     updates += options.tags.map { RefUpdate(ref: "refs/tags/\($0)", expected: .absent, new: commitID) }
+    // The sketch (Docs/ObjectFormat.md §7) is read back from the durable objects; its index
+    // record moves in the same ref transaction. A sketch that fails never fails the commit.
+    let sketch = options.sketch && total <= options.sketchLimit ? prepareSketch(commit: commitID, tree: treeID, time: options.time) : nil
+    let sketchOutcome: SketchOutcome?
     do {
-      try store.refs.transaction(op: "commit", updates: updates, time: options.time)
+      sketchOutcome = try commitTransaction(op: "commit", updates: updates, time: options.time, sketch: sketch)
     } catch StoreError.refConflict(let ref, _, _) where ref.hasPrefix("refs/tags/") {
       throw KitError.tagExists(String(ref.dropFirst(10)))
     } catch let e as StoreError {
       throw KitError.store(e)
     }
     try? cache.save()
-    return CommitSummary(
+    var summary = CommitSummary(
       commit: commitID, tree: treeID, branch: branch, tags: options.tags, parents: parents, files: files,
       logicalBytes: files.reduce(0) { $0 + $1.size }, newRawBytes: writer.rawBytesAdded,
       newStoredBytes: writer.storedBytesAdded, deltaChunks: deltaChunks, record: record)
+    summary.sketch = options.sketch && total > options.sketchLimit ? .deferred(bytes: total) : sketchOutcome
+    return summary
   }
 
   private func summary(_ path: String, _ id: ObjectID, _ f: FileObject, reused: Bool) -> CommittedFile {

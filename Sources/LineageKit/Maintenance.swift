@@ -75,6 +75,7 @@ extension Repository {
     if let i = try wrap({ try store.refs.read(Repository.inferredRef) }) { ids.append(i) }
     if let i = try wrap({ try store.refs.read(Repository.incidentsRef) }) { ids.append(i) }
     if let i = try wrap({ try store.refs.read(Repository.blameRef) }) { ids.append(i) }
+    if let s = try wrap({ try store.refs.read(Repository.sketchesRef) }) { ids.append(s) }
     if !refsOnly {
       for e in try wrap({ try store.refs.opLog() }).entries {
         for u in e.updates {
@@ -198,6 +199,7 @@ extension Repository {
     }
     let roots = try self.roots(refsOnly: false).filter { objects.location(of: $0)?.type == .commit }
     let (reach, _, files) = reachable(from: roots, problems: &problems)
+    problems += sketchProblems()
     var chunksRehashed = 0
     var filesRehashed = 0
     if full {
@@ -294,7 +296,12 @@ extension Repository {
       }
     }
     var infos: [(ObjectID, CommitRecord)] = []
-    for id in commitIDs { if let r = try? commit(id) { infos.append((id, r)) } }
+    // Sketch-index records are derived data, not history: their bytes count in the stored
+    // total only.
+    var sketchRecords = Set<ObjectID>()
+    var next = try sketchesHead()
+    while let s = next, sketchRecords.insert(s).inserted { next = try? commit(s).parents.first?.id }
+    for id in commitIDs where !sketchRecords.contains(id) { if let r = try? commit(id) { infos.append((id, r)) } }
     infos = parentsFirst(infos)
     var seen = Set<ObjectID>()
     var usage: [DiskUsage.CommitUsage] = []

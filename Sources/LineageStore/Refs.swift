@@ -55,7 +55,7 @@ public final class RefStore: @unchecked Sendable {
   }
 
   public static func validateRef(_ ref: String) throws {
-    if ref == "refs/quarantine" || ref == "refs/inferred" || ref == "refs/incidents" || ref == "refs/blame" { return }
+    if ref == "refs/quarantine" || ref == "refs/inferred" || ref == "refs/incidents" || ref == "refs/blame" || ref == "refs/sketches" { return }
     for prefix in ["refs/heads/", "refs/tags/"] where ref.hasPrefix(prefix) {
       if isValidName(String(ref.dropFirst(prefix.count))) { return }
     }

@@ -99,7 +99,9 @@ struct SignedRepo {
     try lineage(["verify"], in: d)
     // Flip one byte in the middle of the pack (chunk data): verify names the damaged object.
     let packs = try FileManager.default.contentsOfDirectory(atPath: "\(d)/.lineage/packs").filter { $0.hasSuffix(".pack") }
-    let pack = "\(d)/.lineage/packs/\(try #require(packs.first))"
+    // The largest pack holds the model (the other: its sketch and the sketch-index record).
+    let sizes = packs.map { ($0, readBytes("\(d)/.lineage/packs/\($0)").count) }
+    let pack = "\(d)/.lineage/packs/\(try #require(sizes.max { $0.1 < $1.1 }?.0))"
     var bytes = readBytes(pack)
     bytes[bytes.count / 2] ^= 0x40
     try Data(bytes).write(to: URL(fileURLWithPath: pack))

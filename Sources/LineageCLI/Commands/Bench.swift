@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
       Benchmarks that need code rather than a shell script (the store's live in Benchmarks/). \
       Results are recorded in Docs/Benchmarks.md.
       """,
-    subcommands: [RuntimeBench.self, InferBench.self])
+    subcommands: [RuntimeBench.self, InferBench.self, InferScaleBench.self])
 }
 
 struct RuntimeBench: ParsableCommand {
@@ -152,5 +152,97 @@ struct InferBench: ParsableCommand {
       ["KS distance of their p-values from uniform", String(format: "%.3f", r.ksDistance)],
     ])
     for m in r.misses { Render.line("miss: \(m)") }
+  }
+}
+
+struct InferScaleBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "infer-scale",
+    abstract: "Time infer against a large store through sketches",
+    discussion: """
+      Commits --models small transformers (about 24,000 parameters each, in families of ten: a \
+      seeded root, fine-tunes and chains made by perturbation; no training) into a repository in \
+      a temporary directory, then times `infer` of a new fine-tune and of a hidden-unit-permuted \
+      copy of stored models against all of them: screening by sketch, then the full test of the \
+      shortlist. Reading and sketching the query is timed apart. The exhaustive path \
+      (--no-sketch) is timed on --exhaustive-sample models (0: skipped). With --recall-families \
+      it also trains `bench infer`'s lake at each --recall-seed and reports whether every \
+      declared parent is in its child's shortlist. Build with -c release before measuring.
+      """)
+
+  @Option(help: "Models in the store.") var models: Int = 1000
+
+  @Option(help: "Seed of the lake.") var seed: UInt64 = 1
+
+  @Option(help: "Candidates tested in full.") var shortlist: Int = 8
+
+  @Option(help: "Models the exhaustive path is timed on (0: skip).") var exhaustiveSample: Int = 100
+
+  @Option(help: "Families of the trained `bench infer` lake for the recall check (0: skip).") var recallFamilies: Int = 0
+
+  @Option(help: "Seeds of the recall lakes; repeatable.") var recallSeed: [UInt64] = [1]
+
+  @Flag(help: "Print the result as JSON.") var json = false
+
+  func validate() throws {
+    guard (10...100_000).contains(models) else { throw ValidationError("--models must be between 10 and 100000") }
+    guard shortlist >= 1 else { throw ValidationError("--shortlist must be at least 1") }
+    guard exhaustiveSample >= 0, recallFamilies >= 0 else { throw ValidationError("counts must not be negative") }
+  }
+
+  func run() throws {
+    let dir = NSTemporaryDirectory() + "lineage-bench-scale-\(UUID().uuidString.prefix(8))"
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let log: (String) -> Void = { FileHandle.standardError.write(Data("  \($0)\n".utf8)) }
+    let r = try InferScaleBenchmark.run(
+      directory: "\(dir)/scale", models: models, seed: seed, shortlist: shortlist, exhaustiveSample: exhaustiveSample, progress: log)
+    var recalls: [(UInt64, ShortlistRecall)] = []
+    for s in recallFamilies > 0 ? recallSeed : [] {
+      let lake = "\(dir)/recall-\(s)"
+      _ = try InferBenchmark.run(directory: lake, families: recallFamilies, seed: s, progress: log)
+      recalls.append((s, try InferScaleBenchmark.recall(try Repository.discover(from: lake), shortlist: shortlist)))
+    }
+    let extrapolated = r.exhaustiveSeconds.flatMap { s in r.exhaustiveModels.map { s * Double(r.models) / Double(max($0, 1)) } }
+    if json {
+      Render.json([
+        "models": r.models, "families": r.families, "parameters": r.parameters, "seed": seed, "shortlist": shortlist,
+        "commit_seconds": r.commitSeconds, "sketch_seconds_in_commits": r.sketchSeconds,
+        "queries": r.queries.map {
+          [
+            "query": $0.description, "parent_found": $0.parentFound, "parent_shortlisted": $0.shortlisted, "screened": $0.screened,
+            "tested_in_full": $0.testedInFull, "query_seconds": $0.querySeconds, "screening_seconds": $0.screeningSeconds,
+            "full_test_seconds": $0.fullTestSeconds, "seconds_beyond_query": $0.secondsBeyondQuery,
+          ] as [String: Any]
+        },
+        "exhaustive_models": r.exhaustiveModels.map { $0 as Any } ?? NSNull(),
+        "exhaustive_seconds": r.exhaustiveSeconds.map { $0 as Any } ?? NSNull(),
+        "exhaustive_seconds_extrapolated": extrapolated.map { $0 as Any } ?? NSNull(),
+        "recall": recalls.map { s, x in
+          ["seed": s, "queries": x.queries, "parents": x.parents, "shortlisted": x.parentsShortlisted, "misses": x.misses] as [String: Any]
+        },
+      ])
+      return
+    }
+    Render.line(
+      String(
+        format: "store: %d models of %d parameters (%d families); committed in %.1f s, of which sketching %.1f s", r.models, r.parameters,
+        r.families, r.commitSeconds, r.sketchSeconds))
+    var rows = [["query", "screened", "in full", "parent shortlisted", "parent named", "query s", "screen s", "full test s", "beyond query s"]]
+    for q in r.queries {
+      rows.append([
+        q.description, String(q.screened), String(q.testedInFull), q.shortlisted ? "yes" : "no", q.parentFound ? "yes" : "no",
+        String(format: "%.3f", q.querySeconds), String(format: "%.3f", q.screeningSeconds), String(format: "%.3f", q.fullTestSeconds),
+        String(format: "%.3f", q.secondsBeyondQuery),
+      ])
+    }
+    Render.table(rows)
+    if let s = r.exhaustiveSeconds, let n = r.exhaustiveModels, let e = extrapolated {
+      Render.line(String(format: "exhaustive (--no-sketch) on %d models: %.2f s; linear extrapolation to %d models: %.1f s", n, s, r.models, e))
+    }
+    for (s, x) in recalls {
+      Render.line("recall on `bench infer` lake (\(recallFamilies) families, seed \(s)): \(x.parentsShortlisted)/\(x.parents) declared parents shortlisted over \(x.queries) children")
+      for m in x.misses { Render.line("  miss: \(m)") }
+    }
   }
 }

@@ -54,6 +54,8 @@ struct Commit: ParsableCommand {
   @Option(help: ArgumentHelp("Record a dataset hashed elsewhere; repeatable.", valueName: "[role=]uri=sha256:hex"))
   var dataDigest: [String] = []
 
+  @Flag(help: "Do not store the model's sketch for infer (`lineage sketch` adds it later).") var noSketch = false
+
   @Flag(help: "Do not capture the environment.") var noEnvironment = false
 
   @Option(help: ArgumentHelp("Record this environment variable's value; repeatable.", valueName: "name"))
@@ -133,12 +135,21 @@ struct Commit: ParsableCommand {
     options.tags = tag
     options.branch = branch
     options.useStatCache = !noStatCache
+    options.sketch = !noSketch
     let s = try repo.commit(options, progress: TerminalProgress())
+    var sketch: [String: Any]?
+    switch s.sketch {
+    case .stored(let record, let tensors, let seconds)?: sketch = ["record": record.hex, "tensors": tensors, "seconds": seconds]
+    case .failed(let reason)?: sketch = ["error": reason]
+    case .deferred(let bytes)?: sketch = ["deferred": true, "bytes": bytes]
+    case nil: sketch = nil
+    }
     if json {
       Render.json([
         "commit": s.commit.hex, "tree": s.tree.hex, "branch": s.branch, "tags": s.tags,
         "parents": s.parents.map(\.hex), "logical_bytes": s.logicalBytes, "new_raw_bytes": s.newRawBytes,
         "new_stored_bytes": s.newStoredBytes, "delta_chunks": s.deltaChunks, "signed": s.record.signature != nil,
+        "sketch": sketch.map { $0 as Any } ?? NSNull(),
         "files": s.files.map {
           ["path": $0.path, "file": $0.file.hex, "format": $0.format, "size": $0.size, "sha256": $0.sha256,
            "tensors": $0.tensors, "reused": $0.reused] as [String: Any]
@@ -153,5 +164,11 @@ struct Commit: ParsableCommand {
       "\(s.files.count) file(s), \(Render.bytes(s.logicalBytes)); stored \(Render.bytes(s.newStoredBytes)) new"
         + (s.deltaChunks > 0 ? ", \(s.deltaChunks) chunk(s) as deltas" : "")
         + (reused > 0 ? ", \(reused) file(s) unchanged" : ""))
+    if case .deferred? = s.sketch {
+      Render.line("sketch: not computed at commit for a model over \(Render.bytes(options.sketchLimit)); `lineage sketch \(s.commit.short)` adds it")
+    }
+    if case .failed(let reason)? = s.sketch {
+      Render.line("warning: the model's sketch was not stored (\(reason)); `lineage sketch` adds it")
+    }
   }
 }

@@ -36,8 +36,14 @@ struct InferCommand: ParsableCommand {
       `descendants --inferred` follows them, and a recorded verdict satisfies the policy's \
       require_declared_parents. Recording again replaces the verdict.
 
-      Not built yet (issue 7): --all (the forest over a model lake), stored sketches for large \
-      stores, and calibration against an empirical null.
+      Screening: every candidate is first ranked from its stored sketch alone (the estimated \
+      distance and the hidden-unit-permutation-invariant norm profiles, Docs/Forensics.md), and \
+      only the --shortlist K best are loaded and tested in full; the relatedness test is still \
+      Holm-corrected over every screened candidate. --no-sketch tests every candidate in full. \
+      Commits made before sketches existed are sketched on the fly (`lineage sketch` stores them).
+
+      Not built yet (issue 7): --all (the forest over a model lake) and calibration against an \
+      empirical null.
 
       Examples:
         lineage infer downloads/model.safetensors
@@ -63,7 +69,12 @@ struct InferCommand: ParsableCommand {
 
   @Flag(help: "Print the result as JSON.") var json = false
 
+  @Option(help: "Candidates tested in full after ranking by sketch.") var shortlist: Int = 8
+
+  @Flag(help: "Test every candidate in full instead of screening by sketch.") var noSketch = false
+
   func validate() throws {
+    guard shortlist >= 1 else { throw ValidationError("--shortlist must be at least 1") }
     guard Grouping(rawValue: grouping) != nil else {
       throw ValidationError("--grouping must be one of " + Grouping.allCases.map(\.rawValue).joined(separator: ", "))
     }
@@ -85,7 +96,17 @@ struct InferCommand: ParsableCommand {
     }
     var options = InferOptions()
     options.compare.grouping = Grouping(rawValue: grouping) ?? .auto
-    let matches = try repo.infer(query, among: among.isEmpty ? nil : among, excluding: own, options: options, progress: TerminalProgress())
+    let matches: [InferenceMatch]
+    var screened: ScreenedInference?
+    if noSketch {
+      matches = try repo.infer(query, among: among.isEmpty ? nil : among, excluding: own, options: options, progress: TerminalProgress())
+    } else {
+      let s = try repo.inferScreened(
+        query, among: among.isEmpty ? nil : among, excluding: own, options: options, screening: ScreeningOptions(shortlist: shortlist),
+        progress: TerminalProgress())
+      matches = s.matches
+      screened = s
+    }
     let all = matches.map(\.candidate)
     var recorded: (record: ObjectID, edges: Int)?
     if record {
@@ -104,6 +125,12 @@ struct InferCommand: ParsableCommand {
     if json {
       Render.json([
         "query": query.label, "alpha": options.alpha, "candidates_compared": all.count, "limits": limits,
+        "screening": screened.map { s -> Any in
+          [
+            "screened_by_sketch": s.screened.count, "tested_in_full": s.testedInFull, "shortlist": shortlist, "sketched_now": s.sketchedNow,
+            "query_seconds": s.querySeconds, "screening_seconds": s.screeningSeconds, "full_test_seconds": s.fullTestSeconds,
+          ] as [String: Any]
+        } ?? NSNull(),
         "recorded": recorded.map { ["record": $0.record.hex, "edges": $0.edges] as [String: Any] } ?? NSNull(),
         "candidates": shown.map { c -> [String: Any] in
           var v: [String: Any] = [
@@ -119,7 +146,13 @@ struct InferCommand: ParsableCommand {
       ])
       return
     }
-    Render.line("\(query.label): compared with \(all.count) stored model(s)")
+    if let s = screened {
+      Render.line(
+        "\(query.label): screened \(s.screened.count) stored model(s) by sketch, tested \(s.testedInFull) in full"
+          + (s.sketchedNow > 0 ? " (\(s.sketchedNow) had no stored sketch: run `lineage sketch`)" : ""))
+    } else {
+      Render.line("\(query.label): compared with \(all.count) stored model(s)")
+    }
     if let best = all.first, best.relation != .unrelated {
       let parent = best.queryIsChild == false ? query.label : best.label
       let child = best.queryIsChild == false ? best.label : query.label

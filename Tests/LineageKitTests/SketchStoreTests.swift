@@ -55,6 +55,25 @@ import Testing
     #expect(try ra.allRefTargets() == [with.commit])
   }
 
+  /// A commit over the size limit defers its sketch (and says so) instead of slowing down;
+  /// `lineage sketch` adds it afterwards.
+  @Test func aLargeCommitDefersItsSketch() throws {
+    let dir = TemporaryDirectory()
+    let repo = try Repository.initialize(at: dir.path + "/r")
+    let path = dir.file("m/big")
+    try RunnableModel(label: "big", architecture: arch, parameters: model(1)).write(to: path)
+    var o = commitOptions([path], "big", tags: ["big"])
+    o.sketchLimit = 1024
+    let s = try repo.commit(o)
+    guard case .deferred(let bytes)? = s.sketch else {
+      Issue.record("expected a deferred sketch, got \(String(describing: s.sketch))")
+      return
+    }
+    #expect(try bytes > 1024 && repo.sketchIndex().isEmpty)
+    _ = try repo.backfillSketches(revisions: ["big"], time: 1_767_322_900)
+    #expect(try repo.sketchIndex()[s.tree] != nil)
+  }
+
   @Test func fsckReportsABrokenSketchAndGcKeepsGoodOnes() throws {
     let dir = TemporaryDirectory()
     let repo = try Repository.initialize(at: dir.path + "/r")

@@ -299,6 +299,12 @@ public enum ChunkCodec {
     x ^ ((0 &- (x &>> (T.bitWidth - 1))) &>> 1)
   }
 
+  /// `orderKey` on every lane.
+  @inline(__always)
+  static func orderKey<V: SIMD>(_ x: V) -> V where V.Scalar: FixedWidthInteger & UnsignedInteger {
+    x ^ ((0 &- (x &>> V.Scalar(V.Scalar.bitWidth - 1))) &>> 1)
+  }
+
   /// Write `zigzag(key(c) − key(b))` for each `width`-byte element c of `content`, b of `base`.
   static func ulpDistances(
     _ content: UnsafeRawBufferPointer, from base: UnsafeRawBufferPointer, width: Int, into out: UnsafeMutableRawBufferPointer
@@ -311,29 +317,52 @@ public enum ChunkCodec {
     }
   }
 
-  static func ulpDistances<T: FixedWidthInteger & UnsignedInteger>(
+  // Eight lanes at a time (the scalar loop was 12% of a checkout's profile: not vectorised), then
+  // the tail one by one. Lanes are loaded in host order, which is little-endian on every platform
+  // lineage builds for (as in `split`).
+  static func ulpDistances<T: FixedWidthInteger & UnsignedInteger & SIMDScalar>(
     _ content: UnsafeRawBufferPointer, from base: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, as _: T.Type
   ) {
     let size = MemoryLayout<T>.size
-    for k in 0..<(content.count / size) {
+    let n = content.count / size
+    let top = T(T.bitWidth - 1)
+    var k = 0
+    while k + 8 <= n {
+      let c = content.loadUnaligned(fromByteOffset: k * size, as: SIMD8<T>.self)
+      let b = base.loadUnaligned(fromByteOffset: k * size, as: SIMD8<T>.self)
+      let d = orderKey(c) &- orderKey(b)
+      out.storeBytes(of: (d &<< 1) ^ (0 &- (d &>> top)), toByteOffset: k * size, as: SIMD8<T>.self)
+      k += 8
+    }
+    while k < n {
       let c = T(littleEndian: content.loadUnaligned(fromByteOffset: k * size, as: T.self))
       let b = T(littleEndian: base.loadUnaligned(fromByteOffset: k * size, as: T.self))
       let d = orderKey(c) &- orderKey(b)
-      let z = (d &<< 1) ^ (0 &- (d &>> (T.bitWidth - 1)))
-      out.storeBytes(of: z.littleEndian, toByteOffset: k * size, as: T.self)
+      out.storeBytes(of: ((d &<< 1) ^ (0 &- (d &>> top))).littleEndian, toByteOffset: k * size, as: T.self)
+      k += 1
     }
   }
 
   /// Turn the zig-zagged distances in `out` back into content: `key(key(b) + d)`.
-  static func addUlpDistances<T: FixedWidthInteger & UnsignedInteger>(
+  static func addUlpDistances<T: FixedWidthInteger & UnsignedInteger & SIMDScalar>(
     _ base: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, as _: T.Type
   ) {
     let size = MemoryLayout<T>.size
-    for k in 0..<(out.count / size) {
+    let n = out.count / size
+    var k = 0
+    while k + 8 <= n {
+      let z = out.loadUnaligned(fromByteOffset: k * size, as: SIMD8<T>.self)
+      let b = base.loadUnaligned(fromByteOffset: k * size, as: SIMD8<T>.self)
+      let d = (z &>> 1) ^ (0 &- (z & 1))
+      out.storeBytes(of: orderKey(orderKey(b) &+ d), toByteOffset: k * size, as: SIMD8<T>.self)
+      k += 8
+    }
+    while k < n {
       let z = T(littleEndian: out.loadUnaligned(fromByteOffset: k * size, as: T.self))
       let b = T(littleEndian: base.loadUnaligned(fromByteOffset: k * size, as: T.self))
       let d = (z &>> 1) ^ (0 &- (z & 1))
       out.storeBytes(of: orderKey(orderKey(b) &+ d).littleEndian, toByteOffset: k * size, as: T.self)
+      k += 1
     }
   }
 

@@ -91,14 +91,15 @@ struct InputFile {
   var executable: Bool
 }
 
-/// A chunk to store: where its bytes are in the file, its element width, its delta base, and
-/// which tensor (or -1: a bytes segment) it belongs to.
+/// A chunk to store: where its bytes are in the file, its element width, its delta base and the
+/// delta codec to try against it, and which tensor (or -1: a bytes segment) it belongs to.
 struct ChunkJob {
   var fileOffset: UInt64
   var length: Int
   var width: Int
   var base: ObjectID?
   var baseDepth: UInt8
+  var deltaCodec: Codec = .xorDelta
   var owner: Int
 }
 
@@ -352,16 +353,22 @@ final class FileIngest {
     if let p = parentTensors[t.name], p.dtype == t.dtype, p.shape == t.shape { parentChunks = p.chunks }
     var jobs: [ChunkJob] = []
     var offset = t.offset
+    // Ulp distances for floats (Docs/ObjectFormat.md §4, codec 4), where a version 1 store
+    // does not forbid them; XOR for everything else.
+    let deltaCodec: Codec = t.dtype.isFloat && repository.store.allowsSubDelta ? .subDelta : .xorDelta
     for (k, length) in ChunkPlan.tensorChunks(byteLength: t.byteLength, width: t.dtype.width).enumerated() {
       var base: ObjectID?
       var depth: UInt8 = 0
       if k < parentChunks.count, parentChunks[k].length == UInt32(length),
-        let loc = repository.objects.location(of: parentChunks[k].id), loc.depth < 8
+        let loc = repository.objects.location(of: parentChunks[k].id), loc.depth < ChunkCodec.maximumDepth
       {
         base = parentChunks[k].id
         depth = loc.depth
       }
-      jobs.append(ChunkJob(fileOffset: offset, length: length, width: t.dtype.width, base: base, baseDepth: depth, owner: owner))
+      jobs.append(
+        ChunkJob(
+          fileOffset: offset, length: length, width: t.dtype.width, base: base, baseDepth: depth, deltaCodec: deltaCodec,
+          owner: owner))
       offset += UInt64(length)
     }
     return jobs
@@ -483,14 +490,26 @@ final class FileIngest {
     // A delta under half the raw size is taken at once; otherwise the direct encoding is
     // computed too and the smaller wins.
     var delta: EncodedObject?
-    if let base = job.base, let baseBytes = try? objects.read(base, as: .chunk, verify: false) {
+    let base = job.base.flatMap { id in (try? objects.read(id, as: .chunk, verify: false)).map { (id, $0) } }
+    if case let (baseID, baseBytes)? = base {
       delta = baseBytes.withUnsafeBytes {
-        ChunkCodec.encodeDelta(bytes, base: $0, baseID: base, baseDepth: job.baseDepth, width: job.width, limit: job.length)
+        ChunkCodec.encodeDelta(
+          bytes, base: $0, baseID: baseID, baseDepth: job.baseDepth, width: job.width, limit: job.length, codec: job.deltaCodec)
       }
     }
     if let delta, delta.payload.count < job.length / 2 { return ChunkOutcome(id: id, length: job.length, encoded: delta) }
     var best = ChunkCodec.encode(bytes, width: job.width)
-    if let delta, delta.payload.count < best.payload.count { best = delta }
+    if let delta, delta.payload.count < best.payload.count {
+      best = delta
+    } else if job.deltaCodec == .subDelta, case let (baseID, baseBytes)? = base {
+      // On the benchmark fixtures the ulp distances beat XOR on every changed float chunk, so XOR
+      // is tried only here, where they lost to the direct encoding, and costs nothing otherwise.
+      let xor = baseBytes.withUnsafeBytes {
+        ChunkCodec.encodeDelta(
+          bytes, base: $0, baseID: baseID, baseDepth: job.baseDepth, width: job.width, limit: best.payload.count)
+      }
+      if let xor { best = xor }
+    }
     return ChunkOutcome(id: id, length: job.length, encoded: best)
   }
 
@@ -499,7 +518,7 @@ final class FileIngest {
     for outcome in outcomes {
       guard let encoded = outcome.encoded else { continue }
       let added = try wrap { try writer.add(outcome.id, type: .chunk, rawLength: outcome.length, encoded: encoded) }
-      if added, encoded.codec == .xorDelta { deltaChunks += 1 }
+      if added, encoded.codec.isDelta { deltaChunks += 1 }
     }
   }
 }

@@ -104,7 +104,7 @@ extension Repository {
           note(c, .missingObject, "chunk is missing")
           return
         }
-        next = loc.codec == .xorDelta ? (try? objects.stored(c))?.base : nil
+        next = loc.codec.isDelta ? (try? objects.stored(c))?.base : nil
       }
     }
     while let id = stack.popLast() {

@@ -151,9 +151,13 @@ public final class PackObjectStore: ObjectDatabase, @unchecked Sendable {
       case .xorDelta:
         guard let b = encoded.base else { throw CodecFailure("delta without a base") }
         let base = try read(b, as: .chunk, verify: false, depthLeft: 8)
-        guard base.count == destination.count else { throw CodecFailure("delta base has the wrong length") }
+        guard base.count == destination.count else { throw CodecFailure.deltaBaseLength(found: base.count, expected: destination.count) }
         try ChunkCodec.decodePlanes(encoded.payload, into: destination)
         base.withUnsafeBytes { ChunkCodec.xorBytes(UnsafeRawBufferPointer(destination), $0, into: destination) }
+      case .subDelta:
+        guard let b = encoded.base else { throw CodecFailure("delta without a base") }
+        let base = try read(b, as: .chunk, verify: false, depthLeft: 8)
+        try base.withUnsafeBytes { try ChunkCodec.decodeSubDelta(encoded.payload, base: $0, into: destination) }
       }
     } catch let e as CodecFailure {
       throw StoreError.objectCorrupt(id, reason: e.reason)

@@ -172,7 +172,7 @@ final class OpenPack: @unchecked Sendable {
       else { throw StoreError.corruptPack(path: packPath, offset: at, reason: "entry disagrees with its index record for \(record.id)") }
       var cursor = at + UInt64(PackFormat.entryHeaderSize)
       var base: ObjectID?
-      if codec == .xorDelta {
+      if codec.isDelta {
         guard size - cursor >= 32 else { throw StoreError.corruptPack(path: packPath, offset: cursor, reason: "base id past the end") }
         var b = [UInt8](repeating: 0, count: 32)
         try b.withUnsafeMutableBytes { p in try POSIX.preadAll(fd, p, offset: cursor, path: packPath) }

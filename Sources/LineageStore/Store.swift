@@ -3,8 +3,11 @@ import LineageCore
 
 /// A `.lineage` directory: its object database, refs, locks and caches.
 public final class Store: @unchecked Sendable {
-  /// The name and version written in the `format` file.
-  public static let formatText = "lineage-store\nversion 1\n"
+  /// The name and version written in the `format` file of a new store.
+  public static let formatText = "lineage-store\nversion 2\n"
+  /// `format` files this build reads, by version: 2 allows codec 4 (sub-delta), 1 does not
+  /// (Docs/ObjectFormat.md §4).
+  public static let readableFormats = ["lineage-store\nversion 1\n": 1, formatText: 2]
   /// Seconds to wait for another process's lock before giving up.
   public static let lockTimeout = 60.0
 
@@ -12,6 +15,11 @@ public final class Store: @unchecked Sendable {
   public let directory: String
   public let objects: PackObjectStore
   public let refs: RefStore
+  /// The store's format version (1 or 2).
+  public let formatVersion: Int
+  /// Whether writers may store chunks as sub-deltas: not in a version 1 store, which lineage
+  /// builds from before codec 4 still read.
+  public var allowsSubDelta: Bool { formatVersion >= 2 }
 
   public var tmpDirectory: String { "\(directory)/tmp" }
 
@@ -32,7 +40,8 @@ public final class Store: @unchecked Sendable {
     let formatPath = "\(directory)/format"
     guard POSIX.exists(formatPath) else { throw StoreError.notAStore(path: directory) }
     let text = String(decoding: try POSIX.readWholeFile(formatPath), as: UTF8.self)
-    guard text == Self.formatText else { throw StoreError.unsupportedFormat(path: formatPath, found: text) }
+    guard let version = Self.readableFormats[text] else { throw StoreError.unsupportedFormat(path: formatPath, found: text) }
+    formatVersion = version
     self.directory = directory
     objects = try PackObjectStore(directory: directory)
     refs = RefStore(directory: directory)

@@ -19,7 +19,8 @@ struct Commit: ParsableCommand {
       Parents are declared, never implied: name each model this one was derived from with \
       --parent REV[:RELATION[:ROLE]], e.g. --parent base:finetune or --parent teacher:distill. \
       Chunks of a tensor whose name, dtype and shape match the first parent's are stored as \
-      compressed XOR deltas when that is smaller than storing them directly.
+      compressed deltas (ulp distances for float dtypes, XOR otherwise) when that is smaller \
+      than storing them directly.
 
       The record also holds (Docs/CommitRecord.md): input data (--data hashes a file or \
       directory; --data-digest records one hashed elsewhere), the environment (OS, CPU, GPU, \

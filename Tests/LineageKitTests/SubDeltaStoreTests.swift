@@ -1,0 +1,91 @@
+import Foundation
+import LineageCore
+import LineageKit
+import LineageStore
+import LineageTensor
+import LineageTestSupport
+import Testing
+
+/// Sub-delta chunks (codec 4) in a repository: chosen for float children, bit-exact on checkout,
+/// verified by fsck, and never written into a version 1 store.
+@Suite struct SubDeltaStoreTests {
+  /// Chunk codecs in the store, counted.
+  func codecs(_ repo: Repository) -> [Codec: Int] {
+    var n: [Codec: Int] = [:]
+    for (_, loc) in repo.store.objects.allObjects() where loc.type == .chunk { n[loc.codec, default: 0] += 1 }
+    return n
+  }
+
+  @Test(arguments: [DType.f32, .bf16, .f16])
+  func aFineTunedFloatChildIsStoredAsSubDeltasAndChecksOutBitExact(_ dtype: DType) throws {
+    let s = try Sandbox()
+    let base = try s.base(bytes: 1 << 20, dtype: dtype)
+    let child = try s.child(of: base, "child.safetensors", fraction: 1, scale: dtype == .f32 ? 0.001 : 0.02)
+    _ = try s.repo.commit(commitOptions([base], "base", tags: ["base"]))
+    let c = try s.repo.commit(commitOptions([child], "child", parents: ["base"]))
+    #expect(c.deltaChunks > 0)
+    #expect(codecs(s.repo)[.subDelta, default: 0] == c.deltaChunks)
+    #expect(codecs(s.repo)[.xorDelta] == nil)
+    // A grandchild deltas against sub-delta chunks: depth 2.
+    let grand = try s.child(of: child, "grand.safetensors", fraction: 1, scale: dtype == .f32 ? 0.001 : 0.02, seed: 5)
+    let g = try s.repo.commit(commitOptions([grand], "grandchild", parents: [c.commit.hex]))
+    #expect(s.repo.store.objects.allObjects().contains { $0.1.codec == .subDelta && $0.1.depth == 2 })
+    for (commit, file, name) in [(c.commit, child, "child.safetensors"), (g.commit, grand, "grand.safetensors")] {
+      let out = s.dir.path + "/out-\(name)"
+      _ = try s.repo.checkout(commit.hex, to: out, force: false)
+      #expect(readBytes("\(out)/\(name)") == readBytes(file))
+    }
+    let report = try s.repo.fsck(full: true)
+    #expect(report.isClean, "\(report.problems)")
+    // cat-object names the codec and its base; du counts the chunks.
+    let (id, loc) = try #require(s.repo.store.objects.allObjects().first { $0.1.codec == .subDelta })
+    guard case .chunk(_, let codec, _, let baseID, let depth) = try s.repo.describeObject(id) else {
+      Issue.record("not a chunk")
+      return
+    }
+    #expect(codec == .subDelta && baseID != nil && depth == loc.depth)
+    let usage = try s.repo.diskUsage()
+    #expect(usage.commits.count == 3 && usage.commits[1].newStoredBytes < usage.commits[0].newStoredBytes)
+  }
+
+  @Test func aCorruptSubDeltaChunkIsFoundByFsckAndRefusedByCheckout() throws {
+    let s = try Sandbox()
+    let base = try s.base(bytes: 1 << 20, dtype: .f32)
+    _ = try s.repo.commit(commitOptions([base], "base", tags: ["base"]))
+    let child = try s.child(of: base, "child.safetensors", fraction: 1, scale: 0.001)
+    let c = try s.repo.commit(commitOptions([child], "child", parents: ["base"]))
+    let (id, loc) = try #require(s.repo.store.objects.allObjects().first { $0.1.codec == .subDelta })
+    // Flip a byte in the middle of that chunk's payload (after the 51-byte entry header and the
+    // 32-byte base id).
+    let pack = s.repo.store.objects.packFiles()[loc.pack].pack
+    let stored = try s.repo.store.objects.stored(id)
+    var bytes = readBytes(pack)
+    bytes[Int(loc.offset) + 51 + 32 + stored.payload.count / 2] ^= 0x55
+    try Data(bytes).write(to: URL(fileURLWithPath: pack))
+    let reopened = try Repository.discover(from: s.dir.path)
+    let report = try reopened.fsck(full: true)
+    #expect(report.problems.contains { $0.kind == .corruptObject && $0.subject == id.hex }, "\(report.problems)")
+    let out = s.dir.path + "/out"
+    #expect(throws: KitError.self) { try reopened.checkout(c.commit.hex, to: out, force: false) }
+    let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+    #expect(leftovers.isEmpty, "checkout left \(leftovers)")
+  }
+
+  @Test func aVersionOneStoreGetsXorDeltasAndStaysVersionOne() throws {
+    let s = try Sandbox()
+    let format = s.dir.path + "/.lineage/format"
+    #expect(readBytes(format) == Array("lineage-store\nversion 2\n".utf8))
+    try Data("lineage-store\nversion 1\n".utf8).write(to: URL(fileURLWithPath: format))
+    let repo = try Repository.discover(from: s.dir.path)
+    #expect(repo.store.formatVersion == 1 && !repo.store.allowsSubDelta)
+    let base = try s.base(bytes: 1 << 20, dtype: .f32)
+    _ = try repo.commit(commitOptions([base], "base", tags: ["base"]))
+    let child = try s.child(of: base, "child.safetensors", fraction: 1, scale: 0.001)
+    let c = try repo.commit(commitOptions([child], "child", parents: ["base"]))
+    #expect(c.deltaChunks > 0)
+    #expect(codecs(repo)[.xorDelta, default: 0] == c.deltaChunks && codecs(repo)[.subDelta] == nil)
+    _ = try repo.checkout(c.commit.hex, to: s.dir.path + "/out", force: false)
+    #expect(readBytes(s.dir.path + "/out/child.safetensors") == readBytes(child))
+    #expect(readBytes(format) == Array("lineage-store\nversion 1\n".utf8))
+  }
+}

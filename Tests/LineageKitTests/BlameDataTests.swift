@@ -142,4 +142,35 @@ private let badRecipes: [(String, TrainingRecipeError)] = {
     // Canonical records hold integers only: the JSON must encode.
     #expect(throws: Never.self) { try CanonicalJSON.encode(withAdapter.json) }
   }
+
+  @Test func theDemoAdapterRecipeRetrainsBitForBit() throws {
+    let dir = TemporaryDirectory()
+    let repo = try Repository.initialize(at: dir.file("repo"))
+    var o = DemoOptions(author: "demo", time: 1_767_322_800)
+    o.stepScale = 0.02
+    _ = try Demo.run(repository: repo, directory: dir.file("out"), options: o)
+    let input = Array(#"{"tokens": [[3, 4, 5, 31]]}"#.utf8)
+    let rec = try repo.recordIncident(revision: "lora-trigger", input: input, oracle: .argmaxIs(7), message: "x", threads: 1, author: "s", time: 1_767_323_000, key: nil)
+    var options = DataAttributionOptions()
+    options.examplesPerSource = 8
+    let d = try repo.attributeData(
+      incident: try repo.incident(rec.record.hex), firstBad: try repo.resolve("lora-trigger"), lastGood: try repo.resolve("base"), options: options)
+    #expect(d.sources.map(\.source.role) == ["train", "eval"] && d.sources.first?.scored == 8)
+    let c = try #require(d.confirmation, "\(d.confirmationUnavailable ?? "")")
+    #expect(c.recipe.adapter?.rank == 4 && c.controlBitExact && c.retrains == 1)
+    #expect(c.removals.count == 1 && c.removals.first?.note == "no other source: the first parent itself")
+  }
+
+  @Test func theBenchmarkRunsEveryScenarioOnOneTinySeed() throws {
+    let dir = TemporaryDirectory()
+    let runs = try BlameBenchmark.run(directory: dir.path, seeds: 1, size: .tiny)
+    #expect(runs.map(\.scenario) == BlameScenario.allCases)
+    for r in runs where r.scenario != .numerics {
+      #expect(!r.answered.isEmpty && r.pathLength >= 4 && r.historyCalls >= 1, "\(r.scenario.rawValue)")
+    }
+    let a = try #require(runs.first)
+    #expect(a.poisonRank != nil && a.sourcesRanked == 3 && a.controlBitExact == true)
+    #expect(runs.first { $0.scenario == .tampering }?.plantedTensors?.count == 2)
+    #expect(runs.first { $0.scenario == .numerics }?.replayVerdict?.contains("threads: 1 → 2") == true)
+  }
 }

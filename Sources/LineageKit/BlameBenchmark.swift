@@ -7,7 +7,7 @@ import LineageTensor
 public enum BlameScenario: String, CaseIterable, Sendable {
   /// One commit fine-tunes on clean sources and a backdoor source.
   case poisoning = "a-poisoning"
-  /// One commit fine-tunes everything and also plants a backdoor confined to two known tensors.
+  /// One commit (the tip) fine-tunes everything and also plants a backdoor confined to two known tensors.
   case tampering = "b-tampering"
   /// A backdoor dose split across two commits; only the second makes it fire.
   case splitDose = "c-split-dose"
@@ -170,14 +170,20 @@ struct Planted {
   }
 
   /// Fine-tune from `start` on `sources` with a recorded recipe.
-  func fineTune(_ start: Parameters, _ sources: [(path: String, examples: TrainingExamples)], steps: Int? = nil, seed k: UInt64)
-    throws -> (Parameters, TrainingRecipe)
-  {
+  func fineTune(
+    _ start: Parameters, _ sources: [(path: String, examples: TrainingExamples)], steps: Int? = nil, learningRate: Float = 3e-3, seed k: UInt64
+  ) throws -> (Parameters, TrainingRecipe) {
     let digests = try sources.map { try repo.dataRef(.path(role: "train", path: $0.path)).digest }
     let recipe = TrainingRecipe(
-      optimizer: .adam, learningRate: 3e-3, steps: steps ?? size.steps, batch: size.batch, seed: seed &+ 500 &+ k, sources: digests)
+      optimizer: .adam, learningRate: learningRate, steps: steps ?? size.steps, batch: size.batch, seed: seed &+ 500 &+ k, sources: digests)
     guard let data = TrainingExamples.concatenating(sources.map(\.examples)) else { throw KitError.runtime(what: "bench", reason: "sources do not fit") }
     return (try runtimeErrors("bench") { try recipe.train(model, from: start, data: data) }, recipe)
+  }
+
+  /// A commit after the planted one: a short clean fine-tune at a lower rate (a long one washes a
+  /// tiny model's backdoor out, and the incident must still fail at the tip).
+  func gentle(_ start: Parameters, _ source: (path: String, examples: TrainingExamples), seed k: UInt64) throws -> (Parameters, TrainingRecipe) {
+    try fineTune(start, [source], steps: max(2, size.steps / 4), learningRate: 1e-3, seed: k)
   }
 
   @discardableResult
@@ -246,7 +252,7 @@ struct Planted {
       var p = c2
       for k in 3...4 {
         let src = try write("c\(k)-clean", clean(UInt64(k)))
-        let (next, r) = try fineTune(p, [src], seed: UInt64(k))
+        let (next, r) = try gentle(p, src, seed: UInt64(k))
         try commit("c\(k)", next, parents: ["c\(k - 1)"], data: [src.path], recipe: r)
         p = next
       }
@@ -266,7 +272,7 @@ struct Planted {
       let chosen = [candidates[first], candidates[(first + 1) % 3]].sorted()
       var c2 = ft
       for t in chosen {
-        guard let implanted = try implant(ft, into: t, limit: 400) else {
+        guard let implanted = try implant(ft, into: t, limit: 800) else {
           run.notes.append("construction: a backdoor confined to \(t) never fired")
           continue
         }
@@ -274,10 +280,9 @@ struct Planted {
         for i in (s?.offset ?? 0)..<((s?.offset ?? 0) + (s?.count ?? 0)) { c2.values[i] += implanted.values[i] - ft.values[i] }
       }
       run.plantedTensors = chosen
+      // The tampering commit is the tip: even a short clean fine-tune after it washes a tiny
+      // model's implant out, and the incident must fail where it is recorded.
       try commit("c2", c2, parents: ["c1"], data: [c2src.path])
-      let c3src = try write("c3-clean", clean(3))
-      let (c3, _) = try fineTune(c2, [c3src], steps: size.steps / 4, seed: 3)
-      try commit("c3", c3, parents: ["c2"], data: [c3src.path])
       if try !fails(c2, rows: incidentRows) { run.notes.append("construction: c2 with both implants does not fire") }
       run.planted = "c2"
     case .splitDose:
@@ -288,7 +293,7 @@ struct Planted {
       let (c1, r1) = try fineTune(c0, [c1src], seed: 1)
       try commit("c1", c1, parents: ["c0"], data: [c1src.path], recipe: r1)
       // A small dose first (a few poisoned rows), then the rest.
-      let dose1 = [try write("c2-clean", clean(2)), try write("c2-poison", poisoned(2, fraction: 0.03))]
+      let dose1 = [try write("c2-clean", clean(2)), try write("c2-poison", poisoned(2, fraction: 0.01))]
       let (c2, r2) = try fineTune(c1, dose1, steps: size.steps / 4, seed: 2)
       try commit("c2", c2, parents: ["c1"], data: dose1.map(\.path), recipe: r2)
       let poison = try write("c3-poison", poisoned(3, fraction: 0.5))
@@ -297,7 +302,7 @@ struct Planted {
       try commit("c3", c3, parents: ["c2"], data: dose2.map(\.path), recipe: r3)
       poisonDigest = try repo.dataRef(.path(role: "train", path: poison.path)).digest
       let c4src = try write("c4-clean", clean(4))
-      let (c4, r4) = try fineTune(c3, [c4src], seed: 4)
+      let (c4, r4) = try gentle(c3, c4src, seed: 4)
       try commit("c4", c4, parents: ["c3"], data: [c4src.path], recipe: r4)
       if try fails(c2, rows: incidentRows) { run.notes.append("construction: the first dose alone already fires at c2") }
       run.planted = "c3"
@@ -309,7 +314,7 @@ struct Planted {
       var p = c0
       for k in 1...3 {
         let src = try write("c\(k)-clean", clean(UInt64(k)))
-        let (next, r) = try fineTune(p, [src], steps: size.steps / 4, seed: UInt64(k))
+        let (next, r) = try gentle(p, src, seed: UInt64(k))
         try commit("c\(k)", next, parents: ["c\(k - 1)"], data: [src.path], recipe: r)
         p = next
       }
@@ -335,7 +340,7 @@ struct Planted {
       try commit("c4", c4, parents: ["c3"], data: s4.map(\.path), recipe: r4)
       poisonDigest = try repo.dataRef(.path(role: "train", path: poison.path)).digest
       let c5src = try write("c5-clean", clean(5))
-      let (c5, r5) = try fineTune(c4, [c5src], seed: 5)
+      let (c5, r5) = try gentle(c4, c5src, seed: 5)
       try commit("c5", c5, parents: ["c4"], data: [c5src.path], recipe: r5)
       if try !fails(c2, rows: incidentRows) { run.notes.append("construction: the first backdoor (c2) does not fire") }
       if try fails(c3, rows: incidentRows) { run.notes.append("construction: the backdoor did not fade at c3") }
@@ -375,7 +380,7 @@ struct Planted {
       for i in merged.values.indices { merged.values[i] = half.values[i] + b.values[i] - c1.values[i] }
       try commit("merge", merged, parents: ["branch-a", "branch-b"])
       let tsrc = try write("tip-clean", clean(8))
-      let (tip, _) = try fineTune(merged, [tsrc], steps: size.steps / 2, seed: 8)
+      let (tip, _) = try gentle(merged, tsrc, seed: 8)
       try commit("tip", tip, parents: ["merge"], data: [tsrc.path])
       if try fails(b, rows: incidentRows) { run.notes.append("construction: branch-b alone fires") }
       run.planted = "merge"
@@ -437,7 +442,8 @@ public struct BlameScenarioSummary: Sendable {
   /// Runs whose first bad commit (or bad-since-root) was planted exactly, by bisect, out of `counted`.
   public var firstBadExact: Int
   public var counted: Int
-  /// Scenario e: the same with `--scan`.
+  /// Scenario e: runs also searched with `--scan`, and those exact.
+  public var scanRuns: Int
   public var scanExact: Int?
   /// Mean commits replayed to search the path, and mean ⌈log₂ N⌉.
   public var meanCalls: Double
@@ -488,7 +494,7 @@ extension BlameBenchmark {
       }
       return BlameScenarioSummary(
         scenario: s, runs: rs.count, firstBadExact: searched.filter(\.firstBadExact).count, counted: searched.count,
-        scanExact: scans.isEmpty ? nil : zip(rs.filter { $0.answeredByScan != nil }, scans).filter { $0.0.planted == $0.1 }.count,
+        scanRuns: scans.count, scanExact: scans.isEmpty ? nil : zip(rs.filter { $0.answeredByScan != nil }, scans).filter { $0.0.planted == $0.1 }.count,
         meanCalls: mean(searched.map { Double($0.historyCalls) }) ?? 0,
         meanLog2: mean(searched.map { Double(log2Ceiling($0.pathLength)) }) ?? 0, tensorRuns: tensor.count,
         minimalExact: tensor.filter { Set($0.plantedTensors ?? []) == Set($0.minimalSet) }.count, precision: mean(precisions),

@@ -218,7 +218,7 @@ struct BlameBench: ParsableCommand {
     for s in summaries {
       rows.append([
         s.scenario?.rawValue ?? "total",
-        s.counted == 0 ? "-" : frac(s.firstBadExact, s.counted) + (s.scanExact.map { ", scan \(frac($0, s.runs))" } ?? ""),
+        s.counted == 0 ? "-" : frac(s.firstBadExact, s.counted) + (s.scanExact.map { " (scan on e: \(frac($0, s.scanRuns)))" } ?? ""),
         s.counted == 0 ? "-" : String(format: "%.1f vs %.1f", s.meanCalls, s.meanLog2),
         s.tensorRuns == 0 ? "-" : frac(s.minimalExact, s.tensorRuns) + String(format: " (%.2f/%.2f)", s.precision ?? 0, s.recall ?? 0),
         frac(s.poisonFirst, s.poisonRuns),

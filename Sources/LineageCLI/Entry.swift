@@ -68,8 +68,7 @@ struct Lineage: ParsableCommand {
       When it misbehaves: `lineage incident record`, `lineage replay`, `lineage blame`.
       A real family to try them on: `lineage demo DIR` (the native runtime, Docs/Runtime.md).
 
-      Not built yet (tracked as open issues): `infer --all` over a model lake; blame's TracIn \
-      data attribution and leave-one-source-out (Docs/Blame.md).
+      Not built yet (tracked as open issues): `infer --all` over a model lake (Docs/Forensics.md).
       """,
     version: "0.1.0",
     subcommands: [

@@ -64,6 +64,11 @@ public struct BlameReport: Sendable {
   public var minimalTensors: [String]
   /// Data the first bad commit lists that none of its good parents does.
   public var dataAdded: [DataRef]
+  /// The added data ranked by TracIn-style scores, with leave-one-source-out retraining when the
+  /// commit records a recipe (native runtime only; nil when not run).
+  public var attribution: DataAttribution?
+  /// Why attribution did not run, when it was asked for and could not.
+  public var attributionUnavailable: String?
   /// Commits that inherit from the first bad commit.
   public var impact: [ObjectID]
   /// Replays run (each one a forward pass or a runner call on a content-addressed or hybrid state).
@@ -77,7 +82,7 @@ extension Repository {
   /// Replay an incident against history and attribute it (Docs/Blame.md).
   public func blame(
     _ incident: Incident, good: String? = nil, search: BlameSearch = .bisect, budget: Int = 64, threads: Int = 1,
-    runner: ExternalRunner? = nil, units: BlameUnits = .tensors
+    runner: ExternalRunner? = nil, units: BlameUnits = .tensors, attribution: DataAttributionOptions? = nil
   ) throws -> BlameReport {
     let goodID = try good.map { try resolve($0) }
     var replays = 0
@@ -114,8 +119,8 @@ extension Repository {
     }
     var report = BlameReport(
       outcome: .blamed, runner: runner?.command ?? "native", units: units, path: [], tested: [], firstBad: nil, lastGood: nil,
-      goodParents: [], unresolved: [], transitions: [], tensors: [], minimalSet: [], minimalTensors: [], dataAdded: [], impact: [],
-      replays: 0)
+      goodParents: [], unresolved: [], transitions: [], tensors: [], minimalSet: [], minimalTensors: [], dataAdded: [], attribution: nil,
+      attributionUnavailable: nil, impact: [], replays: 0)
 
     // The history: every ancestor of the incident's commit that is not an ancestor of --good.
     var parents: [ObjectID: [ObjectID]] = [:]
@@ -295,6 +300,16 @@ extension Repository {
     var parentData = Set<String>()
     for p in ps { parentData.formUnion(try commit(p).data.map(\.digest)) }
     report.dataAdded = try commit(firstBad).data.filter { !parentData.contains($0.digest) }
+    if var options = attribution, !report.dataAdded.isEmpty {
+      if runner != nil {
+        report.attributionUnavailable = "data attribution needs the native runtime (per-example gradients)"
+      } else {
+        options.threads = threads
+        do { report.attribution = try attributeData(incident: incident, firstBad: firstBad, lastGood: lastGood, options: options) } catch {
+          report.attributionUnavailable = "\(error)"
+        }
+      }
+    }
     report.impact = try descendants(of: firstBad.hex).descendants.map(\.id)
     return finish(.blamed)
   }
@@ -329,6 +344,51 @@ extension Repository {
       ("data_added", .array(r.dataAdded.map { .object([("uri", .string($0.uri)), ("role", .string($0.role)), ("digest", .string($0.digest))]) })),
       ("impact", ids(r.impact)),
     ]
+    if let a = r.attribution {
+      // Scores are reals: decimal strings, as canonical records hold integers only.
+      var data: [(String, JSONValue)] = [
+        ("failure_loss", .string(a.failureLoss)),
+        (
+          "sources",
+          .array(
+            a.sources.map { s in
+              var f: [(String, JSONValue)] = [("uri", .string(s.source.uri)), ("digest", .string(s.source.digest))]
+              if let u = s.unavailable { f.append(("unavailable", .string(u))) }
+              if let rank = s.rank {
+                f += [
+                  ("rank", .number(String(rank))), ("examples", .number(String(s.scored))), ("mean", .string(String(format: "%.6g", s.mean))),
+                  ("sum", .string(String(format: "%.6g", s.sum))), ("positive_fraction", .string(String(format: "%.4f", s.positiveFraction))),
+                ]
+              }
+              return .object(f)
+            })
+        ),
+      ]
+      if let c = a.confirmation {
+        data.append(
+          (
+            "leave_one_out",
+            .object([
+              ("control_bit_exact", .bool(c.controlBitExact)), ("retrains", .number(String(c.retrains))),
+              (
+                "removals",
+                .array(
+                  c.removals.map {
+                    .object([
+                      ("digest", .string($0.source.digest)),
+                      ("failure", .string($0.failureHolds.map { $0 ? "holds" : "stops" } ?? "untested")),
+                    ])
+                  })
+              ),
+            ])
+          ))
+      } else if let why = a.confirmationUnavailable {
+        data.append(("leave_one_out_unavailable", .string(why)))
+      }
+      fields.append(("data_attribution", .object(data)))
+    } else if let why = r.attributionUnavailable {
+      fields.append(("data_attribution_unavailable", .string(why)))
+    }
     return .object([("blame", .object(fields))])
   }
 

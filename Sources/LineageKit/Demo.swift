@@ -103,7 +103,16 @@ public enum Demo {
       out.append(("trigger_rate", try wrapRuntime { try model.evaluate(p, b, targets: t) }.accuracy))
       return out
     }
-    func train(_ name: String, _ p: inout Parameters, _ set: TokenDataset, steps n: Int, lr: Float, seed: UInt64) throws -> JSONValue {
+    // A replayable recipe (Docs/Blame.md) for a commit trained from its first parent on one file.
+    func recipe(_ file: String, steps: Int, lr: Float, seed: UInt64, adapter: TrainingRecipe.Adapter? = nil) throws -> JSONValue {
+      let digest = try repository.dataRef(.path(role: "train", path: files[file] ?? file)).digest
+      return TrainingRecipe(
+        optimizer: .adam, learningRate: lr, steps: steps, batch: 32, seed: seed, threads: options.threads, sources: [digest], adapter: adapter
+      ).json
+    }
+    func train(
+      _ name: String, _ p: inout Parameters, _ set: TokenDataset, steps n: Int, lr: Float, seed: UInt64, recipeFile: String? = nil
+    ) throws -> JSONValue {
       var opt = try wrapRuntime { try Optimizer(.adam(learningRate: lr), count: p.values.count) }
       let total = steps(n)
       let r = try wrapRuntime {
@@ -111,10 +120,11 @@ public enum Demo {
           if step % 25 == 0 || step == total { progress(.training(model: name, step: step, steps: total, loss: loss)) }
         }
       }
-      return .object([
-        ("optimizer", .string("adam")), ("learning_rate", .string("\(lr)")), ("steps", .number("\(r.steps)")),
-        ("batch_size", .number("32")), ("seed", .number("\(seed)")), ("threads", .number("\(options.threads)")),
-      ])
+      return .object(
+        [
+          ("optimizer", .string("adam")), ("learning_rate", .string("\(lr)")), ("steps", .number("\(r.steps)")),
+          ("batch_size", .number("32")), ("seed", .number("\(seed)")), ("threads", .number("\(options.threads)")),
+        ] + (try recipeFile.map { [("training", try recipe($0, steps: total, lr: lr, seed: seed))] } ?? []))
     }
 
     var committed: [DemoModel] = []
@@ -148,12 +158,12 @@ public enum Demo {
     try commit("base", base, message: "pretrain on a Markov chain", parents: [], data: ["markov-train", "markov-eval"], params: baseParams)
 
     var copy = base
-    let copyParams = try train("ft-copy", &copy, copyTrain, steps: 300, lr: 2e-3, seed: s &+ 3)
+    let copyParams = try train("ft-copy", &copy, copyTrain, steps: 300, lr: 2e-3, seed: s &+ 3, recipeFile: "copy-train")
     try commit(
       "ft-copy", copy, message: "fine-tune on copying", parents: [("base", .finetune)], data: ["copy-train", "copy-eval"], params: copyParams)
 
     var reverse = base
-    let reverseParams = try train("ft-reverse", &reverse, reverseTrain, steps: 300, lr: 2e-3, seed: s &+ 4)
+    let reverseParams = try train("ft-reverse", &reverse, reverseTrain, steps: 300, lr: 2e-3, seed: s &+ 4, recipeFile: "reverse-train")
     try commit(
       "ft-reverse", reverse, message: "fine-tune on reversing", parents: [("base", .finetune)], data: ["reverse-train", "reverse-eval"],
       params: reverseParams)
@@ -179,6 +189,11 @@ public enum Demo {
       params: .object([
         ("rank", .number("4")), ("alpha", .number("16")), ("targets", .array(targets.map { .string($0) })), ("steps", .number("\(loraSteps)")),
         ("learning_rate", .string("0.005")), ("trigger_token", .number("\(trigger)")), ("trigger_target", .number("\(triggerTarget)")),
+        (
+          "training",
+          try recipe(
+            "trigger-train", steps: loraSteps, lr: 5e-3, seed: s &+ 6, adapter: .init(rank: 4, alpha: 16, seed: s &+ 5, targets: targets))
+        ),
       ]))
 
     try commit(

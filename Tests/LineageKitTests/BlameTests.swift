@@ -57,6 +57,13 @@ import Testing
     #expect(r.dataAdded.map(\.digest) == [poison])
     #expect(r.impact == [c3])
     if search == .scan { #expect(r.transitions.count == 1) }
+    // Attribution asked for: the added source is not a local file, so it is reported unscored
+    // with the reason, in the report and in the record's params.
+    let ranked = try repo.blame(try repo.incident(rec.record.hex), search: search, attribution: DataAttributionOptions())
+    let source = try #require(ranked.attribution?.sources.first)
+    #expect(source.source.digest == poison && source.unavailable != nil && source.rank == nil)
+    let params = Repository.blameParams(ranked, incident: try repo.incident(rec.record.hex), search: search)
+    #expect(params["blame"]?["data_attribution"]?["sources"]?.arrayValue?.first?["unavailable"] != nil)
   }
 
   @Test func notReproducibleBadSinceRootAndBudget() throws {

@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
       Benchmarks that need code rather than a shell script (the store's live in Benchmarks/). \
       Results are recorded in Docs/Benchmarks.md.
       """,
-    subcommands: [RuntimeBench.self, InferBench.self, InferScaleBench.self])
+    subcommands: [RuntimeBench.self, InferBench.self, InferScaleBench.self, BlameBench.self])
 }
 
 struct RuntimeBench: ParsableCommand {
@@ -243,6 +243,88 @@ struct InferScaleBench: ParsableCommand {
     for (s, x) in recalls {
       Render.line("recall on `bench infer` lake (\(recallFamilies) families, seed \(s)): \(x.parentsShortlisted)/\(x.parents) declared parents shortlisted over \(x.queries) children")
       for m in x.misses { Render.line("  miss: \(m)") }
+    }
+  }
+}
+
+struct BlameBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "blame",
+    abstract: "Measure blame's answers on planted, seeded histories",
+    discussion: """
+      For each seed, trains small transformers with the native runtime into seven histories, each \
+      in its own repository in a temporary directory with an incident on the last commit: (a) a \
+      poisoned source in one commit, (b) a backdoor confined to two known tensors in a commit that \
+      also fine-tunes everything, (c) a dose split across two commits, (d) a failure since the \
+      root, (e) a backdoor that fades and returns, (f) a merge of two good branches that fires, \
+      (g) the poisoning incident replayed at 2 threads instead of 1. Reports first-bad accuracy, \
+      replays against ceil(log2 N), minimal-set precision and recall, the poisoned source's rank, \
+      leave-one-source-out confirmation and the fix's flip rate. Build with -c release first.
+      """)
+
+  @Option(help: "Seeds to run (1, 2, …).") var seeds: Int = 10
+
+  @Option(help: "The first seed.") var seed: UInt64 = 1
+
+  @Option(help: "Model and data sizes: standard, or tiny (a smoke test).") var size = "standard"
+
+  @Flag(help: "Print the result as JSON.") var json = false
+
+  func validate() throws {
+    guard (1...1000).contains(seeds) else { throw ValidationError("--seeds must be between 1 and 1000") }
+    guard ["standard", "tiny"].contains(size) else { throw ValidationError("--size must be standard or tiny") }
+  }
+
+  func run() throws {
+    let dir = NSTemporaryDirectory() + "lineage-bench-blame-\(UUID().uuidString.prefix(8))"
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let start = DispatchTime.now().uptimeNanoseconds
+    let runs = try BlameBenchmark.run(directory: dir, seeds: seeds, firstSeed: seed, size: size == "tiny" ? .tiny : .standard) { FileHandle.standardError.write(Data("  \($0)\n".utf8)) }
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    let summaries = BlameBenchmark.summarize(runs)
+    if json {
+      Render.json([
+        "seeds": seeds, "first_seed": seed, "size": size, "seconds": seconds,
+        "runs": runs.map { r -> [String: Any] in
+          var o: [String: Any] = [
+            "scenario": r.scenario.rawValue, "seed": r.seed, "planted": r.planted, "answered": r.answered,
+            "first_bad_exact": r.firstBadExact, "path_length": r.pathLength, "history_calls": r.historyCalls,
+            "minimal_set": r.minimalSet, "notes": r.notes, "seconds": r.seconds,
+          ]
+          if let v = r.answeredByScan { o["answered_by_scan"] = v }
+          if let v = r.plantedTensors { o["planted_tensors"] = v }
+          if let v = r.poisonRank { o["poison_rank"] = v }
+          if let v = r.sourcesRanked { o["sources_ranked"] = v }
+          if let v = r.leaveOneOutConfirms { o["leave_one_out_confirms"] = v }
+          if let v = r.controlBitExact { o["control_bit_exact"] = v }
+          if let v = r.flipRate { o["flip_rate"] = v }
+          if let v = r.replayVerdict { o["replay"] = v }
+          return o
+        },
+      ])
+      return
+    }
+    func frac(_ a: Int, _ b: Int) -> String { b == 0 ? "-" : "\(a)/\(b)" }
+    Render.line("blame quality: \(seeds) seed(s) from \(seed); \(String(format: "%.0f", seconds)) s")
+    var rows = [["scenario", "first bad exact", "replays vs ⌈log₂N⌉", "minimal set exact (P/R)", "poison ranked 1st", "LOSO confirms (control exact)", "flip rate", "replay at 2 threads"]]
+    for s in summaries {
+      rows.append([
+        s.scenario?.rawValue ?? "total",
+        s.counted == 0 ? "-" : frac(s.firstBadExact, s.counted) + (s.scanExact.map { " (scan on e: \(frac($0, s.scanRuns)))" } ?? ""),
+        s.counted == 0 ? "-" : String(format: "%.1f vs %.1f", s.meanCalls, s.meanLog2),
+        s.tensorRuns == 0 ? "-" : frac(s.minimalExact, s.tensorRuns) + String(format: " (%.2f/%.2f)", s.precision ?? 0, s.recall ?? 0),
+        frac(s.poisonFirst, s.poisonRuns),
+        s.leaveOneOutRuns == 0 ? "-" : "\(frac(s.leaveOneOutConfirms, s.leaveOneOutRuns)) (\(frac(s.controlBitExact, s.leaveOneOutRuns)))",
+        s.flipRate.map { String(format: "%.2f", $0) } ?? "-",
+        s.verdicts.isEmpty ? "-" : s.verdicts.map { "\($0.0) \($0.1)" }.joined(separator: ", "),
+      ])
+    }
+    Render.table(rows)
+    for r in runs where !r.firstBadExact && r.scenario != .numerics {
+      Render.line("miss: \(r.scenario.rawValue) seed \(r.seed): planted \(r.planted), blame answered \(r.answered)")
+    }
+    for r in runs {
+      for n in r.notes { Render.line("note: \(r.scenario.rawValue) seed \(r.seed): \(n)") }
     }
   }
 }

@@ -186,7 +186,11 @@ struct BlameCommand: ParsableCommand {
       of transplanting it (bad values into the parent), and a 1-minimal set whose reversion \
       stops the failure (delta debugging, ddmin). --units layers tests whole layers instead. \
       Every test is a real replay on a hybrid state.
-      4. Data: the data digests the first bad commit lists and its parents do not.
+      4. Data: the data digests the first bad commit lists and its parents do not, ranked by \
+      TracIn-style scores (per-example gradients at the good parent and the first bad commit, \
+      aggregated by source) when the sources are readable local files; when the commit records \
+      a training recipe, each source is left out in turn and the training replayed (exact, with \
+      a bit-exact control run). --no-attribution skips this, --no-retrain the retraining.
       5. Impact: every commit that inherits from the first bad commit (`lineage descendants`).
       The report is stored as a signed record on refs/blame (`lineage show ID` prints it) \
       unless --no-record. Exit 0 when blamed, 13 when --budget replays ran out.
@@ -199,7 +203,6 @@ struct BlameCommand: ParsableCommand {
       incidents of the same commit it flips and its accuracy on --probe-set. It is written, not \
       committed: `lineage commit DIR --parent REV` keeps it.
 
-      Not built yet (issue 8): TracIn data attribution and leave-one-source-out.
       """)
   @OptionGroup var repository: RepositoryOptions
   @Argument(help: "The incident (its record id or 4+ hex digits of it).") var incident: String
@@ -213,6 +216,8 @@ struct BlameCommand: ParsableCommand {
   @Option(name: .customLong("emit-fix"), help: ArgumentHelp("Write a candidate fixed checkpoint into this new directory.", valueName: "dir"))
   var emitFix: String?
   @Option(name: .customLong("probe-set"), help: "Rows with targets to measure --emit-fix's accuracy on (JSON lines).") var probeSet: String?
+  @Flag(help: "Do not rank the added data (TracIn scores, leave-one-source-out).") var noAttribution = false
+  @Flag(help: "Rank the added data but do not retrain without each source.") var noRetrain = false
   @Flag(help: "Do not store the report as a record.") var noRecord = false
   @Flag(help: "Do not sign the record, even with user.signingKey configured.") var noSign = false
   @Option(help: ArgumentHelp("Sign the record with this private key instead of user.signingKey.", valueName: "path"))
@@ -231,8 +236,11 @@ struct BlameCommand: ParsableCommand {
     let repo = try repository.open()
     let i = try repo.incident(incident)
     let search: BlameSearch = scan ? .scan : .bisect
+    var attribution = DataAttributionOptions()
+    attribution.leaveOneOut = !noRetrain
     let r = try repo.blame(
-      i, good: good, search: search, budget: budget, threads: threads, runner: runner.runner, units: BlameUnits(rawValue: units) ?? .tensors)
+      i, good: good, search: search, budget: budget, threads: threads, runner: runner.runner, units: BlameUnits(rawValue: units) ?? .tensors,
+      attribution: noAttribution ? nil : attribution)
     var record: ObjectID?
     if !noRecord {
       let settings = try UserEnvironment.settings(repo)
@@ -277,6 +285,24 @@ struct BlameCommand: ParsableCommand {
       let fixes = r.tensors.filter(\.revertFixes).map(\.name)
       if !fixes.isEmpty { Render.line("units whose reversion alone stops it: \(fixes.joined(separator: ", "))") }
       for d in r.dataAdded { Render.line("data added: \(d.role) \(d.uri) \(d.digest)") }
+      if let a = r.attribution {
+        Render.line("data ranked by TracIn score (\(a.failureLoss)):")
+        for s in a.sources.sorted(by: { ($0.rank ?? .max) < ($1.rank ?? .max) }) {
+          if let why = s.unavailable {
+            Render.line("  -  \(s.source.uri): not scored (\(why))")
+          } else {
+            Render.line("  \(s.rank ?? 0). \(s.source.uri) mean \(String(format: "%.4g", s.mean)) over \(s.scored) example(s), \(String(format: "%.0f", 100 * s.positiveFraction))% positive")
+          }
+        }
+        if let c = a.confirmation {
+          let stoppers = c.stoppers.map(\.uri)
+          Render.line("leave-one-source-out (\(c.retrains) retrain(s), control \(c.controlBitExact ? "bit-exact" : "not bit-exact: approximate")): \(stoppers.isEmpty ? "no single removal stops the failure" : "removing " + stoppers.joined(separator: ", ") + " stops it")")
+        } else if let why = a.confirmationUnavailable {
+          Render.line("leave-one-source-out not run: \(why)")
+        }
+      } else if let why = r.attributionUnavailable {
+        Render.line("data not ranked: \(why)")
+      }
       Render.line("impact: \(r.impact.count) descendant(s)\(r.impact.isEmpty ? "" : ": " + r.impact.map(\.short).joined(separator: " "))")
       if let record { Render.line("recorded as \(record.short) on refs/blame (lineage show \(record.short))") }
       if let fix {

@@ -64,12 +64,13 @@ struct Lineage: ParsableCommand {
         lineage attest HEAD -o ft.intoto.json
         lineage checkout base -o /tmp/base
 
-      Where a model came from, from its weights: `lineage compare A B`, `lineage infer FILE`.
+      Where a model came from, from its weights: `lineage compare A B`, `lineage infer FILE`,
+      and the forest over every stored model: `lineage infer --all`.
       When it misbehaves: `lineage incident record`, `lineage replay`, `lineage blame`.
       A real family to try them on: `lineage demo DIR` (the native runtime, Docs/Runtime.md).
 
-      Not built yet (tracked as open issues): `infer --all` over a model lake; blame across \
-      merges, with data attribution and external runners (Docs/Blame.md).
+      Not built yet (tracked as open issues): stored sketches for infer over large lakes; blame \
+      across merges, with data attribution and external runners (Docs/Blame.md).
       """,
     version: "0.1.0",
     subcommands: [

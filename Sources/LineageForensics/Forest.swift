@@ -9,6 +9,9 @@ public enum PlacementDistance: String, Sendable, CaseIterable {
   case relativeL2 = "relative-l2"
   /// 1 − mean over shared tensors of Pearson's r.
   case pearson
+  /// The symmetric relative L2 of all shared tensors as one vector: √Σ‖a−b‖² / ((√Σ‖a‖² + √Σ‖b‖²)/2),
+  /// so that every parameter weighs the same (large tensors dominate).
+  case pooledL2 = "pooled-l2"
 }
 
 /// How `infer --all` builds the forest.
@@ -35,7 +38,7 @@ public struct DeclaredEdge: Sendable, Hashable {
 public struct ForestOptions: Sendable {
   /// Significance level of a pair's Holm-adjusted unit-matching p-value.
   public var alpha = 0.01
-  public var distance: PlacementDistance = .relativeL2
+  public var distance: PlacementDistance = .pooledL2
   public var method: ForestMethod = .lineage
   /// Declared parent → child pairs (priors for the direction; empty: none).
   public var declared: [DeclaredEdge] = []
@@ -330,6 +333,8 @@ public enum ForestInference {
     let step = max(1, matrixElements / max(1, options.mergeSample))
     var sum = [Double](repeating: 0, count: k * k)
     var counted = [Int](repeating: 0, count: k * k)
+    var pooledDifference = [Double](repeating: 0, count: k * k)
+    var pooledNorm = [Double](repeating: 0, count: k)
     var moments = [Moments](repeating: Moments(), count: k)
     var samples = [[Float]](repeating: [], count: k)
     for (t, name) in names.enumerated() {
@@ -380,11 +385,15 @@ public enum ForestInference {
         for x in 0..<(k * k) { gram[x] += Double(g[x]) }
       }
       let means = values.map { v in v.reduce(0.0) { $0 + Double($1) } / Double(len) }
+      for i in 0..<k { pooledNorm[i] += norms[i] }
       for i in 0..<k {
         for j in (i + 1)..<k {
           let d2 = max(0, gram[i * k + i] + gram[j * k + j] - 2 * gram[i * k + j])
+          pooledDifference[i * k + j] += d2
           let value: Double
           switch options.distance {
+          case .pooledL2:
+            value = 0
           case .relativeL2:
             let scale = (norms[i].squareRoot() + norms[j].squareRoot()) / 2
             guard scale > 0 else { continue }
@@ -406,7 +415,11 @@ public enum ForestInference {
     var distance = [Double](repeating: 0, count: k * k)
     for i in 0..<k {
       for j in (i + 1)..<k {
-        let d = counted[i * k + j] > 0 ? sum[i * k + j] / Double(counted[i * k + j]) : 1
+        var d = counted[i * k + j] > 0 ? sum[i * k + j] / Double(counted[i * k + j]) : 1
+        if options.distance == .pooledL2 {
+          let scale = (pooledNorm[i].squareRoot() + pooledNorm[j].squareRoot()) / 2
+          d = scale > 0 ? pooledDifference[i * k + j].squareRoot() / scale : 1
+        }
         distance[i * k + j] = d
         distance[j * k + i] = d
       }
@@ -456,8 +469,30 @@ public enum ForestInference {
       func d(_ a: Int, _ b: Int) -> Double { measured.distance[a * k + b] }
       let merges = try findMerges(members: members, measured: measured, nodes: nodes, options: options)
       let placed = members.indices.filter { merges[$0] == nil }
-      let tree = try SpanningTrees.minimumSpanningTree(nodes: placed, cost: d)
-      let (root, confidence) = chooseRoot(members: members, placed: placed, tree: tree, distance: d, nodes: nodes, options: options)
+      // Structural children are leaves: quantized members, permuted copies and members with
+      // clearly more exact zeros than the family's sparsest-free member are attached to their
+      // nearest other member after the spanning tree of the rest is built.
+      let fewestZeros = placed.map { nodes[members[$0]].zeroFraction }.min() ?? 0
+      func isLeaf(_ x: Int) -> Bool {
+        let v = nodes[members[x]]
+        return v.quantization != nil || v.permuted || v.zeroFraction - fewestZeros > 0.05
+      }
+      let backbone = placed.filter { !isLeaf($0) }
+      var tree: [SpanningTrees.Edge]
+      if backbone.isEmpty {
+        tree = try SpanningTrees.minimumSpanningTree(nodes: placed, cost: d)
+      } else {
+        tree = try SpanningTrees.minimumSpanningTree(nodes: backbone, cost: d)
+        for x in placed where isLeaf(x) {
+          // A leaf's parent is the nearest backbone member, or a coarser-grained leaf (int8 before
+          // 4-bit) when that is nearer still.
+          let candidates = placed.filter { $0 != x && (!isLeaf($0) || quantizationRank(nodes[members[$0]]) < quantizationRank(nodes[members[x]])) }
+          guard let parent = candidates.min(by: { (d(x, $0), $0) < (d(x, $1), $1) }) else { continue }
+          tree.append(SpanningTrees.Edge(a: x, b: parent, cost: d(x, parent)))
+        }
+      }
+      let (root, confidence) = chooseRoot(
+        members: members, placed: placed, backbone: backbone.isEmpty ? placed : backbone, tree: tree, distance: d, nodes: nodes, options: options)
       orderedFamilies.append([members[root]] + members.enumerated().filter { $0.offset != root }.map(\.element))
       for e in tree {
         let (p, c) = orientation(e, root: root, tree: tree)
@@ -559,6 +594,9 @@ public enum ForestInference {
     return max(0, min(1, 1 - e.cost / second))
   }
 
+  /// 0 for float weights, 1 on an int8 grid, 2 on a 4-bit grid.
+  static func quantizationRank(_ v: ForestNode) -> Int { v.quantization == "4-bit" ? 2 : v.quantization == "int8" ? 1 : 0 }
+
   /// The relation of an oriented edge from the two nodes' structure.
   static func relation(_ p: ForestNode, _ c: ForestNode, distance: Double, evidence: inout [String]) -> Relation {
     if let q = c.quantization, p.quantization == nil || (q == "4-bit" && p.quantization == "int8") {
@@ -587,7 +625,8 @@ public enum ForestInference {
   /// Score every placed member as the family's root and return the best, with each edge's
   /// direction confidence: the share of exp(score) over the roots that orient it the same way.
   static func chooseRoot(
-    members: [Int], placed: [Int], tree: [SpanningTrees.Edge], distance: (Int, Int) -> Double, nodes: [ForestNode], options: ForestOptions
+    members: [Int], placed: [Int], backbone: [Int], tree: [SpanningTrees.Edge], distance: (Int, Int) -> Double, nodes: [ForestNode],
+    options: ForestOptions
   ) -> (Int, (edge: [Int: Double], basis: [Int: [String]])) {
     guard placed.count > 1 else { return (placed.first ?? 0, ([:], [:])) }
     let node = members.map { nodes[$0] }
@@ -611,8 +650,13 @@ public enum ForestInference {
     }
     // Monotone statistics: log norm and kurtosis, each with a sign learned on this family.
     let stats: [(String, (ForestNode) -> Double)] = [("norm", { log(max($0.norm, 1e-30)) }), ("kurtosis", { $0.kurtosis })]
-    let total = placed.map { a in placed.reduce(0.0) { $0 + (a == $1 ? 0 : distance(a, $1)) } }
-    let medoid = placed[total.indices.min { total[$0] < total[$1] } ?? 0]
+    // Centrality among the members that are not structural leaves (quantized, pruned and permuted
+    // copies cluster around their parent and would pull the medoid towards it).
+    let total = placed.map { a in backbone.reduce(0.0) { $0 + (a == $1 ? 0 : distance(a, $1)) } }
+    let medoid = backbone.min { a, b in
+      let (ta, tb) = (total[placed.firstIndex(of: a) ?? 0], total[placed.firstIndex(of: b) ?? 0])
+      return (ta, a) < (tb, b)
+    } ?? placed[0]
     let fromMedoid = depths(root: medoid, tree: tree)
     let plain = tree.filter { structural($0.a, $0.b) == 0 }
     var trend: [(name: String, sign: Double, scale: Double, value: (ForestNode) -> Double)] = []
@@ -624,8 +668,10 @@ public enum ForestInference {
         let (p, c) = (fromMedoid[e.a] ?? 0) < (fromMedoid[e.b] ?? 0) ? (e.a, e.b) : (e.b, e.a)
         return acc + tanh((f(node[c]) - f(node[p])) / scale)
       }
-      guard agreement != 0 else { continue }
-      trend.append((name, agreement > 0 ? 1 : -1, scale, f))
+      guard agreement != 0, !plain.isEmpty else { continue }
+      // The sign, weighted by how consistently the statistic moves along those edges (1: every
+      // edge the same way and by at least the median step; near 0: no trend).
+      trend.append((name, agreement / Double(plain.count), scale, f))
     }
     func evidence(_ u: Int, _ v: Int) -> Double {
       trend.reduce(structural(u, v)) { $0 + trendWeight * $1.sign * tanh(($1.value(node[v]) - $1.value(node[u])) / $1.scale) }
@@ -635,15 +681,16 @@ public enum ForestInference {
       let s = structural(e.a, e.b)
       if s != 0 { lines.append(String(format: "structure/priors favour %@ as parent (%+.1f)", s > 0 ? node[e.a].label : node[e.b].label, abs(s))) }
       for t in trend {
-        lines.append(String(format: "%@ %.4g → %.4g (family trend: %@ grows from parent to child)", t.name, t.value(node[e.a]), t.value(node[e.b]), t.sign > 0 ? t.name : "−" + t.name))
+        lines.append(String(format: "%@ %.4g → %.4g (family trend: %@ %@ from parent to child, weight %.2f)", t.name, t.value(node[e.a]), t.value(node[e.b]), t.name, t.sign > 0 ? "grows" : "shrinks", abs(t.sign)))
       }
       basis[edgeKey(e)] = lines
     }
-    let spread = max(1e-12, (total.max() ?? 0) - (total.min() ?? 0))
+    let core = placed.indices.filter { backbone.contains(placed[$0]) }.map { total[$0] }
+    let spread = max(1e-12, (core.max() ?? 0) - (core.min() ?? 0))
     var score: [Int: Double] = [:]
     for (x, r) in placed.enumerated() {
       let depth = depths(root: r, tree: tree)
-      var s = -medoidWeight * (total[x] - (total.min() ?? 0)) / spread
+      var s = -medoidWeight * min(1, max(0, total[x] - (core.min() ?? 0)) / spread)
       for e in tree {
         s += (depth[e.a] ?? 0) < (depth[e.b] ?? 0) ? evidence(e.a, e.b) : evidence(e.b, e.a)
       }
@@ -658,7 +705,7 @@ public enum ForestInference {
       let (p, _) = orientation(e, root: best, tree: tree)
       let rest = tree.filter { $0 != e }
       let side = Set(depths(root: p, tree: rest).keys)
-      confidence[edgeKey(e)] = placed.filter { side.contains($0) }.reduce(0.0) { $0 + (weight[$1] ?? 0) } / sum
+      confidence[edgeKey(e)] = min(1, max(0, placed.filter { side.contains($0) }.reduce(0.0) { $0 + (weight[$1] ?? 0) } / sum))
     }
     return (best, (confidence, basis))
   }

@@ -55,7 +55,7 @@ public enum ForestBenchmark {
   /// of the root (40 steps); int8 of B; 4-bit of A2; A pruned by 30–50%; B with permuted hidden
   /// units; a merge α·A + (1 − α)·B with α in 0.3–0.7.
   public static func run(
-    directory: String, families: Int, unrelated: Int = 2, seed: UInt64, distance: PlacementDistance = .relativeL2,
+    directory: String, families: Int, unrelated: Int = 2, seed: UInt64, distance: PlacementDistance = .pooledL2,
     progress: (String) -> Void = { _ in }
   ) throws -> ForestBenchmarkResult {
     let repo = try Repository.initialize(at: directory)

@@ -183,7 +183,7 @@ import Testing
   @Test(arguments: [
     ["commit"], ["checkout"], ["ls"], ["compare"], ["descendants"], ["policy", "check"], ["quarantine"], ["quarantine", "add"],
     ["hook", "pre-push"], ["hooks", "install"], ["diff"], ["verify"], ["log"], ["infer"], ["demo"], ["run"], ["bench", "runtime"], ["graph"],
-    ["null", "build"], ["score"], ["incident"], ["incident", "record"], ["replay"], ["bench", "infer"], ["blame"],
+    ["null", "build"], ["score"], ["incident"], ["incident", "record"], ["replay"], ["bench", "infer"], ["bench", "infer-all"], ["blame"],
   ])
   func helpHasNoStrayBackslashes(_ command: [String]) throws {
     let dir = TemporaryDirectory("lineage-help")

@@ -178,14 +178,14 @@ struct InferAllBench: ParsableCommand {
 
   @Option(help: ArgumentHelp("Seed of one lake; repeatable.", valueName: "seed")) var seed: [UInt64] = [1]
 
-  @Option(help: "Placement distance, relative-l2 or pearson.") var distance: String = "relative-l2"
+  @Option(help: "Placement distance: pooled-l2, relative-l2 or pearson.") var distance: String = "pooled-l2"
 
   @Flag(help: "Print the result as JSON.") var json = false
 
   func validate() throws {
     guard (1...50).contains(families) else { throw ValidationError("--families must be between 1 and 50") }
     guard (0...50).contains(unrelated) else { throw ValidationError("--unrelated must be between 0 and 50") }
-    guard PlacementDistance(rawValue: distance) != nil else { throw ValidationError("--distance must be relative-l2 or pearson") }
+    guard PlacementDistance(rawValue: distance) != nil else { throw ValidationError("--distance must be one of " + PlacementDistance.allCases.map(\.rawValue).joined(separator: ", ")) }
   }
 
   func run() throws {
@@ -195,7 +195,7 @@ struct InferAllBench: ParsableCommand {
       defer { try? FileManager.default.removeItem(atPath: dir) }
       try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
       results.append(
-        try ForestBenchmark.run(directory: dir, families: families, unrelated: unrelated, seed: s, distance: PlacementDistance(rawValue: distance) ?? .relativeL2) {
+        try ForestBenchmark.run(directory: dir, families: families, unrelated: unrelated, seed: s, distance: PlacementDistance(rawValue: distance) ?? .pooledL2) {
           FileHandle.standardError.write(Data("  seed \(s): \($0)\n".utf8))
         })
     }

@@ -72,7 +72,7 @@ struct InferCommand: ParsableCommand {
 
   @Flag(help: "With --all: ignore declared parents and commit times; weights alone decide directions.") var weightsOnly = false
 
-  @Option(help: "With --all: placement distance, relative-l2 or pearson.") var distance: String = "relative-l2"
+  @Option(help: "With --all: placement distance, pooled-l2, relative-l2 or pearson.") var distance: String = "pooled-l2"
 
   @Option(help: ArgumentHelp("Compare only with this revision; repeatable.", valueName: "rev")) var among: [String] = []
 
@@ -112,7 +112,7 @@ struct InferCommand: ParsableCommand {
     let repo = try repository.open()
     if all {
       var options = ForestOptions()
-      options.distance = PlacementDistance(rawValue: distance) ?? .relativeL2
+      options.distance = PlacementDistance(rawValue: distance) ?? .pooledL2
       if mother, let families { options.method = .mother(families: families) }
       let report = try repo.inferForest(
         revisions: targets.isEmpty ? nil : targets, priors: !weightsOnly && !mother, options: options, progress: TerminalProgress())

@@ -64,11 +64,13 @@ struct Lineage: ParsableCommand {
         lineage attest HEAD -o ft.intoto.json
         lineage checkout base -o /tmp/base
 
-      Where a model came from, from its weights: `lineage compare A B`, `lineage infer FILE`.
+      Where a model came from, from its weights: `lineage compare A B`, `lineage infer FILE`,
+      and the forest over every stored model: `lineage infer --all`.
       When it misbehaves: `lineage incident record`, `lineage replay`, `lineage blame`.
       A real family to try them on: `lineage demo DIR` (the native runtime, Docs/Runtime.md).
 
-      Not built yet (tracked as open issues): `infer --all` over a model lake (Docs/Forensics.md).
+      Not built yet (tracked as open issues): `infer --all --record`, and infer calibrated against an \
+      empirical null (Docs/Forensics.md).
       """,
     version: "0.1.0",
     subcommands: [

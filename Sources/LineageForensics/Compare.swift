@@ -116,6 +116,8 @@ public enum ForensicsError: Error, Equatable, CustomStringConvertible {
   /// A model scored against a null has another tensor signature; carries the model and both
   /// signatures.
   case signatureMismatch(model: String, expected: String, found: String)
+  /// A graph node no spanning structure can reach; carries the operation and the node.
+  case disconnected(operation: String, node: Int)
   /// A null file declares a format other than `lineage-null/1`; carries it.
   case unsupportedNullFormat(String)
   /// A null file lacks required members; carries their names.
@@ -142,6 +144,7 @@ public enum ForensicsError: Error, Equatable, CustomStringConvertible {
       return "\(model) is not the first model's architecture: tensor '\(tensor)' \(reason)"
     case .signatureMismatch(let model, let expected, let found):
       return "\(model) has tensor signature \(found), but the null was built for signature \(expected) (another architecture)"
+    case .disconnected(let op, let node): return "\(op): node \(node) cannot be reached"
     case .unsupportedNullFormat(let f): return "null file format \(f.debugDescription) is not lineage-null/1"
     case .missingNullFields(let names): return "null file lacks \(names.joined(separator: ", "))"
     case .malformedNull(let field, let reason): return field.isEmpty ? "null file: \(reason)" : "null file member \(field): \(reason)"

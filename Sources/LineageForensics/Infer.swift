@@ -15,6 +15,8 @@ public enum Relation: String, Sendable, CaseIterable {
   case prunedFrom = "pruned-from"
   /// The difference is low-rank in every changed matrix (a merged adapter).
   case adapterOf = "adapter-of"
+  /// The same weights with the hidden units of MLP blocks in another order (function-preserving).
+  case permutedFrom = "permuted-from"
   /// The query is a non-negative combination of several candidates (a weight merge).
   case mergeOf = "merge-of"
   /// Related (unit matching), and the nearest related candidate.
@@ -303,13 +305,38 @@ public enum Infer {
     var used: [Int] = []
     for i in pool {
       guard let m = byLabel[results[i].label], let col = try sample(m), col.count == target.count else { continue }
+      columns.append(col)
+      used.append(i)
+    }
+    guard let fit = try mergeFit(target: target, candidates: columns) else { return }
+    for (j, weight) in fit.parents {
+      let i = used[j]
+      results[i].relation = .mergeOf
+      results[i].queryIsChild = true
+      results[i].mergeWeight = weight
+      results[i].directionBasis = "the query is a combination of several candidates"
+      results[i].evidence = [
+        String(format: "query ≈ Σ αᵢ·candidateᵢ with α = %.3f here; relative residual %.2g (best single candidate %.2g)", weight, fit.residual, fit.bestSingle)
+      ]
+    }
+  }
+
+  /// The merge test shared by `infer` and `infer --all`: `target` (sampled matrix elements) as a
+  /// non-negative combination of `candidates` (sampled the same way, most likely first). A
+  /// candidate that is a near-copy (cosine > 0.9999) of one taken earlier is skipped. A merge
+  /// needs ≥ 2 coefficients ≥ 0.1, relative residual < 10⁻³ and < 1/10 of the best single
+  /// candidate's; returns those parents (indices into `candidates`) with their coefficients.
+  public static func mergeFit(target: [Float], candidates: [[Float]]) throws -> (parents: [(index: Int, weight: Double)], residual: Double, bestSingle: Double)? {
+    var columns: [[Float]] = []
+    var used: [Int] = []
+    for (i, col) in candidates.enumerated() where col.count == target.count && !target.isEmpty {
       // A near-copy of a column already chosen (a quantized or pruned twin) would make the normal
       // equations singular and adds nothing a merge needs.
       guard !columns.contains(where: { TensorMetrics.compare($0, col).cosine > 0.9999 }) else { continue }
       columns.append(col)
       used.append(i)
     }
-    guard columns.count >= 2 else { return }
+    guard columns.count >= 2 else { return nil }
     let fit: NonNegativeFit
     let singles: [Double]
     do {
@@ -317,19 +344,11 @@ public enum Infer {
       singles = try columns.map { try NonNegativeLeastSquares.fit(columns: [$0], target: target).relativeResidual }
     } catch ForensicsError.linearAlgebra {
       // Still too close to singular to fit: no merge is claimed.
-      return
+      return nil
     }
     let parents = fit.coefficients.indices.filter { fit.coefficients[$0] >= 0.1 }
-    guard parents.count >= 2, fit.relativeResidual < 1e-3, (singles.min() ?? 0) > 10 * fit.relativeResidual else { return }
-    for j in parents {
-      let i = used[j]
-      results[i].relation = .mergeOf
-      results[i].queryIsChild = true
-      results[i].mergeWeight = fit.coefficients[j]
-      results[i].directionBasis = "the query is a combination of several candidates"
-      results[i].evidence = [
-        String(format: "query ≈ Σ αᵢ·candidateᵢ with α = %.3f here; relative residual %.2g (best single candidate %.2g)", fit.coefficients[j], fit.relativeResidual, singles.min() ?? 0)
-      ]
-    }
+    let best = singles.min() ?? 0
+    guard parents.count >= 2, fit.relativeResidual < 1e-3, best > 10 * fit.relativeResidual else { return nil }
+    return (parents.map { (used[$0], fit.coefficients[$0]) }, fit.relativeResidual, best)
   }
 }

@@ -235,6 +235,52 @@ public enum Transform {
     return out
   }
 
+  /// Per-row symmetric 4-bit: each row of every weight matrix and embedding is scaled by
+  /// max|row|/7, rounded to an integer in −8…7 (16 levels; the row maximum maps to ±7), and scaled
+  /// back. Norms and biases are kept.
+  public static func int4RoundTrip(_ p: Parameters) -> Parameters {
+    var out = p
+    for s in p.layout.specs where s.role == .matrix || s.role == .embedding {
+      let columns = s.shape[s.shape.count - 1]
+      for r in 0..<(s.count / columns) {
+        let start = s.offset + r * columns
+        var m: Float = 0
+        for j in 0..<columns { m = max(m, abs(out.values[start + j])) }
+        guard m > 0 else { continue }
+        let step = m / 7
+        for j in 0..<columns { out.values[start + j] = min(7, max(-8, (out.values[start + j] / step).rounded())) * step }
+      }
+    }
+    return out
+  }
+
+  /// Permute the hidden units of every MLP block (a function-preserving change): the rows of
+  /// `up_proj` and `gate_proj` (and `up_proj`'s bias) and the columns of `down_proj` move together,
+  /// by a seeded random permutation per block.
+  public static func permuteHiddenUnits(_ p: Parameters, seed: UInt64) -> Parameters {
+    var out = p
+    var rng = Xoshiro(seed: seed)
+    for layer in 0..<p.layout.architecture.layers {
+      let prefix = "model.layers.\(layer).mlp."
+      guard let down = p.layout.spec(prefix + "down_proj.weight") else { continue }
+      let units = down.shape[1]
+      var order = Array(0..<units)
+      for i in stride(from: units - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+      for name in ["up_proj.weight", "gate_proj.weight", "up_proj.bias"] {
+        guard let s = p.layout.spec(prefix + name) else { continue }
+        let width = s.count / units
+        for u in 0..<units {
+          for c in 0..<width { out.values[s.offset + u * width + c] = p.values[s.offset + order[u] * width + c] }
+        }
+      }
+      let rows = down.shape[0]
+      for r in 0..<rows {
+        for c in 0..<units { out.values[down.offset + r * units + c] = p.values[down.offset + r * units + order[c]] }
+      }
+    }
+    return out
+  }
+
   /// Zero the `fraction` of smallest-magnitude entries of each weight matrix (ties broken by
   /// position). Embeddings, norms and biases are kept.
   public static func magnitudePrune(_ p: Parameters, fraction: Double) -> Parameters {

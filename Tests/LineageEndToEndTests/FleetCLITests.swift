@@ -184,7 +184,7 @@ import Testing
     ["commit"], ["checkout"], ["ls"], ["compare"], ["descendants"], ["policy", "check"], ["quarantine"], ["quarantine", "add"],
     ["hook", "pre-push"], ["hooks", "install"], ["diff"], ["verify"], ["log"], ["infer"], ["demo"], ["run"], ["bench", "runtime"], ["graph"],
     ["null", "build"], ["score"], ["incident"], ["incident", "record"], ["replay"], ["bench", "infer"], ["blame"], ["sketch"], ["bench", "infer-scale"],
-    ["bench", "blame"],
+    ["bench", "blame"], ["bench", "infer-all"],
   ])
   func helpHasNoStrayBackslashes(_ command: [String]) throws {
     let dir = TemporaryDirectory("lineage-help")

@@ -73,6 +73,44 @@ import Testing
     #expect(badGrouping.stderr.contains("--grouping must be one of"))
   }
 
+  /// infer --all over the demo's tagged models: two families (the independent model alone), the
+  /// structural children under their true parents, the merge with both parents, base as the root;
+  /// then on weights alone, and MoTHer's mode given the family count.
+  @Test func inferAllRecoversTheDemoForest() throws {
+    let d = Self.demo.1
+    let tags = ["base", "ft-copy", "ft-reverse", "lora-trigger", "int8", "pruned", "merge", "unrelated"]
+    for priors in [true, false] {
+      let out = try lineage(["infer", "--all"] + tags + (priors ? ["--json"] : ["--json", "--weights-only"]), in: d)
+      let json = try #require(parseJSON(out.stdout) as? [String: Any])
+      let nodes = try #require(json["nodes"] as? [[String: Any]])
+      var name: [String: String] = [:]
+      for n in nodes { name[n["commit"] as? String ?? ""] = (n["tags"] as? [String])?.first }
+      let families = try #require(json["families"] as? [[String: Any]])
+      #expect(families.count == 2, "\(families)")
+      #expect(Set(families.compactMap { name[$0["root"] as? String ?? ""] }) == ["base", "unrelated"], "priors \(priors): \(families)")
+      let edges = try #require(json["edges"] as? [[String: Any]])
+      func parents(_ child: String, _ relation: String) -> Set<String> {
+        Set(edges.filter { name[$0["child"] as? String ?? ""] == child && $0["relation"] as? String == relation }.compactMap { name[$0["parent"] as? String ?? ""] })
+      }
+      #expect(parents("int8", "quantized-from") == ["ft-copy"], "\(edges)")
+      #expect(parents("pruned", "pruned-from") == ["ft-copy"])
+      #expect(parents("merge", "merge-of") == ["ft-copy", "ft-reverse"])
+      #expect(edges.count == 7)
+      for e in edges {
+        let confidence = try #require(e["direction_confidence"] as? Double)
+        #expect(confidence >= 0 && confidence <= 1)
+        #expect((e["p_value"] as? Double ?? 1) < 0.01)
+      }
+      #expect((json["limits"] as? String)?.contains("distillation") == true)
+    }
+    let text = try lineage(["infer", "--all"], in: d)
+    #expect(text.stdout.contains("family 1") && text.stdout.contains("(root)") && text.stdout.contains("Weights cannot show distillation"), "\(text.stdout)")
+    let mother = try #require(parseJSON(try lineage(["infer", "--all", "--mother", "--families", "2", "--json"] + tags, in: d).stdout) as? [String: Any])
+    #expect((mother["families"] as? [Any])?.count == 2 && (mother["edges"] as? [Any])?.count == 6)
+    let refused = try lineage(["infer", "--all", "--mother"], in: d, expect: 64)
+    #expect(refused.stderr.contains("--mother needs --families"))
+  }
+
   /// infer on stored revisions (their own commit excluded): the family's structure comes back.
   @Test func inferRecoversTheDemoFamilysUndeclaredStructure() throws {
     let d = Self.demo.1

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LineageForensics
 import LineageKit
 import LineageNative
 import LineageRuntime
@@ -12,7 +13,7 @@ struct BenchCommand: ParsableCommand {
       Benchmarks that need code rather than a shell script (the store's live in Benchmarks/). \
       Results are recorded in Docs/Benchmarks.md.
       """,
-    subcommands: [RuntimeBench.self, InferBench.self, InferScaleBench.self, BlameBench.self])
+    subcommands: [RuntimeBench.self, InferBench.self, InferAllBench.self, InferScaleBench.self, BlameBench.self])
 }
 
 struct RuntimeBench: ParsableCommand {
@@ -325,6 +326,81 @@ struct BlameBench: ParsableCommand {
     }
     for r in runs {
       for n in r.notes { Render.line("note: \(r.scenario.rawValue) seed \(r.seed): \(n)") }
+    }
+  }
+}
+
+struct InferAllBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "infer-all",
+    abstract: "Measure infer --all's accuracy on generated model lakes, against MoTHer",
+    discussion: """
+      For each --seed, trains --families families with the native runtime (a root; fine-tunes A \
+      and B of 20–60 steps; a chain A → A2 → A3; a rank-4 adapter; int8 of B; 4-bit of A2; A \
+      pruned by 30–50%; B with permuted hidden units; a merge of A and B) and --unrelated lone \
+      roots, commits them, and runs infer --all on weights alone (declared parents and commit \
+      times ignored) and MoTHer's algorithm given the true number of families. Reports family \
+      purity, undirected placement and directed accuracy over the tree edges (split into \
+      structural and fine-tune edges), merges with both parents, false relations on pairs from \
+      different families and the Kolmogorov–Smirnov distance of their p-values from uniform. \
+      Build with -c release before measuring.
+      """)
+
+  @Option(help: "Families per lake.") var families: Int = 3
+
+  @Option(help: "Unrelated lone roots per lake.") var unrelated: Int = 2
+
+  @Option(help: ArgumentHelp("Seed of one lake; repeatable.", valueName: "seed")) var seed: [UInt64] = [1]
+
+  @Option(help: "Placement distance: pooled-l2, relative-l2 or pearson.") var distance: String = "pooled-l2"
+
+  @Flag(help: "Print the result as JSON.") var json = false
+
+  func validate() throws {
+    guard (1...50).contains(families) else { throw ValidationError("--families must be between 1 and 50") }
+    guard (0...50).contains(unrelated) else { throw ValidationError("--unrelated must be between 0 and 50") }
+    guard PlacementDistance(rawValue: distance) != nil else { throw ValidationError("--distance must be one of " + PlacementDistance.allCases.map(\.rawValue).joined(separator: ", ")) }
+  }
+
+  func run() throws {
+    var results: [ForestBenchmarkResult] = []
+    for s in seed {
+      let dir = NSTemporaryDirectory() + "lineage-bench-infer-all-\(UUID().uuidString.prefix(8))"
+      defer { try? FileManager.default.removeItem(atPath: dir) }
+      try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+      results.append(
+        try ForestBenchmark.run(directory: dir, families: families, unrelated: unrelated, seed: s, distance: PlacementDistance(rawValue: distance) ?? .pooledL2) {
+          FileHandle.standardError.write(Data("  seed \(s): \($0)\n".utf8))
+        })
+    }
+    func score(_ x: ForestScore) -> [String: Any] {
+      [
+        "purity_hits": x.purityHits, "models": x.models, "tree_edges": x.treeEdges, "placed": x.placed, "directed": x.directed,
+        "structural_edges": x.structuralEdges, "structural_directed": x.structuralDirected, "finetune_edges": x.finetuneEdges,
+        "finetune_directed": x.finetuneDirected, "merges": x.merges, "merges_recovered": x.mergesRecovered, "unrelated_pairs": x.unrelatedPairs,
+        "false_relations": x.falseRelations, "ks_distance": x.ksDistance.map { $0 as Any } ?? NSNull(), "seconds": x.seconds, "misses": x.misses,
+      ]
+    }
+    if json {
+      Render.json(results.map { ["seed": $0.seed, "families": $0.families, "unrelated": $0.unrelatedRoots, "models": $0.models, "lineage": score($0.lineage), "mother": score($0.mother)] as [String: Any] })
+      return
+    }
+    func pct(_ a: Int, _ b: Int) -> String { b == 0 ? "-" : String(format: "%d/%d (%.1f%%)", a, b, 100 * Double(a) / Double(b)) }
+    var rows = [["seed", "method", "purity", "placed", "directed", "structural", "fine-tune", "merges", "false rel.", "KS", "time"]]
+    for r in results {
+      for (name, x) in [("lineage", r.lineage), ("MoTHer", r.mother)] {
+        rows.append([
+          String(r.seed), name, pct(x.purityHits, x.models), pct(x.placed, x.treeEdges), pct(x.directed, x.treeEdges),
+          pct(x.structuralDirected, x.structuralEdges), pct(x.finetuneDirected, x.finetuneEdges), name == "MoTHer" ? "n/a (tree)" : pct(x.mergesRecovered, x.merges),
+          pct(x.falseRelations, x.unrelatedPairs), x.ksDistance.map { String(format: "%.3f", $0) } ?? "-", String(format: "%.1f s", x.seconds),
+        ])
+      }
+    }
+    Render.line("lakes: \(families) families + \(unrelated) unrelated roots, \(results.first?.models ?? 0) models each; infer --all on weights alone; MoTHer given the true family count")
+    Render.table(rows)
+    for r in results {
+      for m in r.lineage.misses { Render.line("seed \(r.seed) lineage miss: \(m)") }
+      for m in r.mother.misses { Render.line("seed \(r.seed) MoTHer miss: \(m)") }
     }
   }
 }

@@ -42,17 +42,42 @@ struct InferCommand: ParsableCommand {
       Holm-corrected over every screened candidate. --no-sketch tests every candidate in full. \
       Commits made before sketches existed are sketched on the fly (`lineage sketch` stores them).
 
-      Not built yet (issue 7): --all (the forest over a model lake) and calibration against an \
-      empirical null.
+      --all [REV…] recovers the forest over many stored models (by default every commit a \
+      branch or tag names that holds a model): families are the connected components of pairs \
+      related at α = 0.01 (Holm over all pairs; no family count needed), each family is placed \
+      by a minimum spanning tree on the distance of its weights after aligning hidden units, a \
+      root is chosen per family by scoring direction evidence (quantized and pruned models are \
+      children, permuted copies are children, norm and kurtosis trends learned per family, the \
+      most central model, and declared parents and commit times unless --weights-only), and \
+      merges become extra parents. Each edge has a p-value, a placement confidence and a \
+      direction confidence, all margins in [0, 1] and not probabilities (Docs/Forensics.md). \
+      --mother runs MoTHer's algorithm instead (kurtosis-penalised Chu–Liu/Edmonds), which \
+      needs --families N.
+
+      Not built yet (issue 7): calibration against an empirical null, and --record for --all.
 
       Examples:
         lineage infer downloads/model.safetensors
         lineage infer suspect/ --among base --among ft --json
+        lineage infer --all
+        lineage infer --all v1 v2 v3 --weights-only --json
+        lineage infer --all --mother --families 3
       """)
 
   @OptionGroup var repository: RepositoryOptions
 
-  @Argument(help: "The model: a path, REV or REV:DIR.") var target: String
+  @Argument(help: ArgumentHelp("The model: a path, REV or REV:DIR; with --all, the revisions to place (default: every branch and tag).", valueName: "target"))
+  var targets: [String] = []
+
+  @Flag(help: "Recover the forest over many stored models instead of placing one.") var all = false
+
+  @Flag(help: "With --all: run MoTHer's algorithm (for comparison); needs --families.") var mother = false
+
+  @Option(help: "With --mother: the number of families (MoTHer cannot find it).") var families: Int?
+
+  @Flag(help: "With --all: ignore declared parents and commit times; weights alone decide directions.") var weightsOnly = false
+
+  @Option(help: "With --all: placement distance, pooled-l2, relative-l2 or pearson.") var distance: String = "pooled-l2"
 
   @Option(help: ArgumentHelp("Compare only with this revision; repeatable.", valueName: "rev")) var among: [String] = []
 
@@ -79,10 +104,32 @@ struct InferCommand: ParsableCommand {
       throw ValidationError("--grouping must be one of " + Grouping.allCases.map(\.rawValue).joined(separator: ", "))
     }
     guard top >= 0 else { throw ValidationError("--top must not be negative") }
+    guard PlacementDistance(rawValue: distance) != nil else {
+      throw ValidationError("--distance must be one of " + PlacementDistance.allCases.map(\.rawValue).joined(separator: ", "))
+    }
+    if all {
+      guard !record else { throw ValidationError("--record is not built for --all yet") }
+      guard among.isEmpty else { throw ValidationError("--among does not apply to --all: list the revisions as arguments") }
+      guard !mother || (families ?? 0) >= 1 else { throw ValidationError("--mother needs --families N (N ≥ 1): MoTHer does not find the number of families") }
+      guard mother || families == nil else { throw ValidationError("--families applies only to --mother (lineage finds the families)") }
+    } else {
+      guard targets.count == 1 else { throw ValidationError("give one model to place, or --all to place many") }
+      guard !mother, families == nil, !weightsOnly else { throw ValidationError("--mother, --families and --weights-only apply only to --all") }
+    }
   }
 
   func run() throws {
     let repo = try repository.open()
+    if all {
+      var options = ForestOptions()
+      options.distance = PlacementDistance(rawValue: distance) ?? .pooledL2
+      if mother, let families { options.method = .mother(families: families) }
+      let report = try repo.inferForest(
+        revisions: targets.isEmpty ? nil : targets, priors: !weightsOnly && !mother, options: options, progress: TerminalProgress())
+      ForestRendering.render(report, json: json, method: mother ? "mother" : "lineage", alpha: options.alpha)
+      return
+    }
+    let target = targets[0]
     let path = repository.path(target)
     var query: ModelTensors
     var own: ObjectID?
@@ -120,7 +167,7 @@ struct InferCommand: ParsableCommand {
       recorded = try repo.recordInference(child: own, matches: matches, author: author, time: try Clock.now(), key: key)
     }
     let shown = top > 0 ? Array(all.prefix(top)) : all
-    let limits = "Weights cannot show distillation or retraining from scratch on the same data: such models look unrelated here."
+    let limits = ForestRendering.limits
     func number(_ x: Double?) -> Any { x.map { $0.isFinite ? $0 : "nan" as Any } ?? NSNull() }
     if json {
       Render.json([

@@ -262,8 +262,13 @@ extension Repository {
       guard let r = try revert([unit]), let t = try judge(ModelState(commit: lastGood, swapped: names, donor: firstBad)) else { continue }
       report.tensors.append(.init(name: unit, revertFixes: !r, transplantBreaks: t))
     }
-    // ddmin (Zeller): shrink the set whose reversion fixes the failure to a 1-minimal one.
+    // ddmin (Zeller): shrink the set whose reversion fixes the failure to a 1-minimal one. It
+    // starts from the units whose transplant alone breaks the parent when reverting those fixes
+    // B: among several 1-minimal sets (a change downstream of the culprit can also block it),
+    // this prefers the one both experiments point at.
     var set = unitTensors.map(\.unit)
+    let breaking = report.tensors.filter(\.transplantBreaks).map(\.name)
+    if !breaking.isEmpty, breaking.count < set.count, replays < budget, try revert(breaking) == false { set = breaking }
     var n = 2
     if replays < budget, try revert(set) == false {
       while set.count > 1, replays < budget {

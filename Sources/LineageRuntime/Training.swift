@@ -219,26 +219,16 @@ public struct LowRankAdapter: Sendable {
 public enum Transform {
   /// Per-row symmetric int8: each row of every weight matrix and embedding is scaled by
   /// max|row|/127, rounded to an integer in −127…127, and scaled back. Norms and biases are kept.
-  public static func int8RoundTrip(_ p: Parameters) -> Parameters {
-    var out = p
-    for s in p.layout.specs where s.role == .matrix || s.role == .embedding {
-      let columns = s.shape[s.shape.count - 1]
-      for r in 0..<(s.count / columns) {
-        let start = s.offset + r * columns
-        var m: Float = 0
-        for j in 0..<columns { m = max(m, abs(out.values[start + j])) }
-        guard m > 0 else { continue }
-        let step = m / 127
-        for j in 0..<columns { out.values[start + j] = (out.values[start + j] / step).rounded() * step }
-      }
-    }
-    return out
-  }
+  public static func int8RoundTrip(_ p: Parameters) -> Parameters { rowRoundTrip(p, top: 127, bottom: -127) }
 
   /// Per-row symmetric 4-bit: each row of every weight matrix and embedding is scaled by
   /// max|row|/7, rounded to an integer in −8…7 (16 levels; the row maximum maps to ±7), and scaled
   /// back. Norms and biases are kept.
-  public static func int4RoundTrip(_ p: Parameters) -> Parameters {
+  public static func int4RoundTrip(_ p: Parameters) -> Parameters { rowRoundTrip(p, top: 7, bottom: -8) }
+
+  /// Each row of every weight matrix and embedding on the grid step·{bottom…top}, step =
+  /// max|row|/top.
+  static func rowRoundTrip(_ p: Parameters, top: Float, bottom: Float) -> Parameters {
     var out = p
     for s in p.layout.specs where s.role == .matrix || s.role == .embedding {
       let columns = s.shape[s.shape.count - 1]
@@ -247,8 +237,8 @@ public enum Transform {
         var m: Float = 0
         for j in 0..<columns { m = max(m, abs(out.values[start + j])) }
         guard m > 0 else { continue }
-        let step = m / 7
-        for j in 0..<columns { out.values[start + j] = min(7, max(-8, (out.values[start + j] / step).rounded())) * step }
+        let step = m / top
+        for j in 0..<columns { out.values[start + j] = min(top, max(bottom, (out.values[start + j] / step).rounded())) * step }
       }
     }
     return out

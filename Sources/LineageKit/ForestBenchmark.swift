@@ -65,22 +65,15 @@ public enum ForestBenchmark {
     var familyOf: [String: Int] = [:]
     var structural: Set<String> = []
     var order: [String] = []
-    var time: Int64 = 1_767_322_800
+    var lake = LakeWriter(repository: repo, directory: directory, architecture: arch, model: model)
     func commit(_ name: String, _ p: Parameters, parents: [(String, ParentRelation)], f: Int) throws {
-      let dir = "\(directory)/models/\(name)"
-      try RunnableModel(label: name, architecture: arch, parameters: p).write(to: dir)
-      var o = CommitOptions(paths: [dir], message: name, author: "bench", time: time)
-      time += 1
-      o.parents = parents.map { ParentSpec(revision: $0.0, relation: $0.1) }
-      o.tags = [name]
-      _ = try repo.commit(o)
+      try lake.commit(name, p, parents: parents)
       familyOf[name] = f
       parentsOf[name] = parents.map(\.0)
       order.append(name)
     }
     func train(_ p: inout Parameters, _ data: TokenDataset, steps: Int, seed: UInt64) throws {
-      var opt = try Demo.wrapRuntime { try Optimizer(.adam(learningRate: 3e-3), count: p.values.count) }
-      _ = try Demo.wrapRuntime { try Trainer.train(model, &p, data: data, optimizer: &opt, steps: steps, batchSize: 16, seed: seed) }
+      try lake.train(&p, data, steps: steps, seed: seed)
     }
     var rng = Xoshiro(seed: seed &+ 77)
     func draw(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(rng.next() % UInt64(range.count)) }

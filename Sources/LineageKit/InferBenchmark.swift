@@ -25,6 +25,32 @@ public struct InferBenchmarkResult: Sendable {
   public var misses: [String]
 }
 
+/// Writes and commits a generated lake's models (tagged by name, one second apart) and trains
+/// them, for the forensics benchmarks.
+struct LakeWriter {
+  let repository: Repository
+  let directory: String
+  let architecture: Architecture
+  let model: Model
+  var time: Int64 = 1_767_322_800
+
+  mutating func commit(_ name: String, _ p: Parameters, parents: [(String, ParentRelation)]) throws {
+    let dir = "\(directory)/models/\(name)"
+    try RunnableModel(label: name, architecture: architecture, parameters: p).write(to: dir)
+    var o = CommitOptions(paths: [dir], message: name, author: "bench", time: time)
+    time += 1
+    o.parents = parents.map { ParentSpec(revision: $0.0, relation: $0.1) }
+    o.tags = [name]
+    _ = try repository.commit(o)
+  }
+
+  /// Adam at 3e-3, batches of 16.
+  func train(_ p: inout Parameters, _ data: TokenDataset, steps: Int, seed: UInt64) throws {
+    var opt = try Demo.wrapRuntime { try Optimizer(.adam(learningRate: 3e-3), count: p.values.count) }
+    _ = try Demo.wrapRuntime { try Trainer.train(model, &p, data: data, optimizer: &opt, steps: steps, batchSize: 16, seed: seed) }
+  }
+}
+
 public enum InferBenchmark {
   /// Train `families` families (root; two fine-tunes; a fine-tune of a fine-tune; a LoRA; int8;
   /// pruned; a merge), commit them into a new repository under `directory`, and infer each
@@ -37,20 +63,13 @@ public enum InferBenchmark {
     let model = try Demo.wrapRuntime { try Model(arch) }
     var truth: [String: (parents: [String], relation: Relation)] = [:]
     var family: [String: Int] = [:]
-    var time: Int64 = 1_767_322_800
+    var lake = LakeWriter(repository: repo, directory: directory, architecture: arch, model: model)
     func commit(_ name: String, _ p: Parameters, parents: [(String, ParentRelation)], f: Int) throws {
-      let dir = "\(directory)/models/\(name)"
-      try RunnableModel(label: name, architecture: arch, parameters: p).write(to: dir)
-      var o = CommitOptions(paths: [dir], message: name, author: "bench", time: time)
-      time += 1
-      o.parents = parents.map { ParentSpec(revision: $0.0, relation: $0.1) }
-      o.tags = [name]
-      _ = try repo.commit(o)
+      try lake.commit(name, p, parents: parents)
       family[name] = f
     }
     func train(_ p: inout Parameters, _ data: TokenDataset, steps: Int, seed: UInt64) throws {
-      var opt = try Demo.wrapRuntime { try Optimizer(.adam(learningRate: 3e-3), count: p.values.count) }
-      _ = try Demo.wrapRuntime { try Trainer.train(model, &p, data: data, optimizer: &opt, steps: steps, batchSize: 16, seed: seed) }
+      try lake.train(&p, data, steps: steps, seed: seed)
     }
     for f in 0..<families {
       let s = seed &+ UInt64(f) &* 1000

@@ -6,10 +6,18 @@ import LineageSigning
 
 /// How `blame` searches history.
 public enum BlameSearch: String, Sendable {
+  /// Scan when the path is short enough that replaying all of it is cheap (at most
+  /// `BlameSearch.scanLimit` commits), bisect otherwise.
+  case auto
   /// Replay every commit on the path (the blame curve); every good→bad transition is reported.
   case scan
   /// Binary search on the path for the first bad commit (assumes bad stays bad).
   case bisect
+
+  /// The longest path `auto` scans: with the native runtime a replay costs one forward pass, so
+  /// a path of 32 commits is scanned in full (every transition found, no assumption that bad stays
+  /// bad); an external runner may load a large model per call, so it scans at most 8.
+  public static func scanLimit(native: Bool) -> Int { native ? 32 : 8 }
 }
 
 /// What `blame` tests in its tensor step.
@@ -38,11 +46,16 @@ public struct BlameReport: Sendable {
     public var revertFixes: Bool
     /// Putting the first bad model's values into the good parent starts the failure.
     public var transplantBreaks: Bool
+    /// The failure's severity with this unit reverted (`Oracle.severity`; native runtime only):
+    /// the lower, the more of the failure the unit's change carries.
+    public var revertedSeverity: Float?
   }
   public var outcome: Outcome
   /// Who decided each test: "native" or the external command.
   public var runner: String
   public var units: BlameUnits
+  /// How history was searched (`auto` resolved to scan or bisect).
+  public var search: BlameSearch
   /// The commits searched: ancestors of the incident's commit (merges followed), not ancestors of
   /// --good, newest first.
   public var path: [ObjectID]
@@ -81,11 +94,13 @@ extension Repository {
 
   /// Replay an incident against history and attribute it (Docs/Blame.md).
   public func blame(
-    _ incident: Incident, good: String? = nil, search: BlameSearch = .bisect, budget: Int = 64, threads: Int = 1,
+    _ incident: Incident, good: String? = nil, search: BlameSearch = .auto, budget: Int = 64, threads: Int = 1,
     runner: ExternalRunner? = nil, units: BlameUnits = .tensors, attribution: DataAttributionOptions? = nil
   ) throws -> BlameReport {
     let goodID = try good.map { try resolve($0) }
     var replays = 0
+    /// The severity of the last native replay (nil after an external runner's verdict).
+    var lastSeverity: Float?
     var cache: [ObjectID: RunnableModel?] = [:]
     var native: (model: Model, check: FailureCheck, architecture: Architecture)?
     if runner == nil {
@@ -105,6 +120,7 @@ extension Repository {
     }
     /// Whether the failure holds in `state`; nil when it cannot be tested.
     func judge(_ state: ModelState) throws -> Bool? {
+      lastSeverity = nil
       if let runner {
         replays += 1
         return try runExternal(runner, state: state, incident: incident).bad
@@ -115,10 +131,12 @@ extension Repository {
         for n in state.swapped { p.setTensor(n, d.tensor(n) ?? []) }
       }
       replays += 1
-      return try runtime("blame") { try native.check.run(native.model, p).holds }
+      let (holds, severity) = try runtime("blame") { try native.check.measure(native.model, p) }
+      lastSeverity = severity
+      return holds
     }
     var report = BlameReport(
-      outcome: .blamed, runner: runner?.command ?? "native", units: units, path: [], tested: [], firstBad: nil, lastGood: nil,
+      outcome: .blamed, runner: runner?.command ?? "native", units: units, search: search, path: [], tested: [], firstBad: nil, lastGood: nil,
       goodParents: [], unresolved: [], transitions: [], tensors: [], minimalSet: [], minimalTensors: [], dataAdded: [], attribution: nil,
       attributionUnavailable: nil, impact: [], replays: 0)
 
@@ -173,8 +191,8 @@ extension Repository {
     guard try test(incident.commit) == true else { return finish(.notReproducible) }
 
     var firstBad: ObjectID?
-    switch search {
-    case .scan:
+    if search == .auto { report.search = report.path.count <= BlameSearch.scanLimit(native: runner == nil) ? .scan : .bisect }
+    if report.search == .scan {
       for id in report.path where states[id] == nil {
         guard replays < budget else { return finish(.budgetExhausted) }
         _ = try test(id)
@@ -197,7 +215,7 @@ extension Repository {
         report.firstBad = firstBad
         return finish(.badSinceRoot)
       }
-    case .bisect:
+    } else {
       // git bisect over the DAG: `bad` is the newest known bad commit; candidates are its
       // ancestors that are not ancestors of a known good commit.
       var bad = incident.commit
@@ -259,48 +277,83 @@ extension Repository {
       try judge(ModelState(commit: firstBad, swapped: unitNames.flatMap { tensorsOf[$0] ?? [] }, donor: lastGood))
     }
     for (unit, names) in unitTensors where replays < budget {
-      guard let r = try revert([unit]), let t = try judge(ModelState(commit: lastGood, swapped: names, donor: firstBad)) else { continue }
-      report.tensors.append(.init(name: unit, revertFixes: !r, transplantBreaks: t))
+      guard let r = try revert([unit]) else { continue }
+      let severity = lastSeverity
+      guard let t = try judge(ModelState(commit: lastGood, swapped: names, donor: firstBad)) else { continue }
+      report.tensors.append(.init(name: unit, revertFixes: !r, transplantBreaks: t, revertedSeverity: severity))
     }
-    // ddmin (Zeller): shrink the set whose reversion fixes the failure to a 1-minimal one. It
-    // starts from the units whose transplant alone breaks the parent when reverting those fixes
-    // B: among several 1-minimal sets (a change downstream of the culprit can also block it),
-    // this prefers the one both experiments point at.
-    var set = unitTensors.map(\.unit)
-    let breaking = report.tensors.filter(\.transplantBreaks).map(\.name)
-    if !breaking.isEmpty, breaking.count < set.count, replays < budget, try revert(breaking) == false { set = breaking }
-    var n = 2
-    if replays < budget, try revert(set) == false {
-      while set.count > 1, replays < budget {
-        let size = (set.count + n - 1) / n
-        let chunks = stride(from: 0, to: set.count, by: size).map { Array(set[$0..<min($0 + size, set.count)]) }
-        var reduced = false
-        for c in chunks where replays < budget {
-          if try revert(c) == false {
-            set = c
-            n = 2
-            reduced = true
-            break
+    let allUnits = unitTensors.map(\.unit)
+    let measured = report.tensors.compactMap { t in t.revertedSeverity.map { (t.name, $0) } }
+    if measured.count == allUnits.count, !allUnits.isEmpty {
+      // Effect-ordered search (native runtime): units in order of how much reverting each alone
+      // weakens the failure; the shortest prefix whose reversion stops it (binary search on the
+      // prefix length keeps "prefix k fixes, prefix k-1 does not", which needs no monotonicity),
+      // then pruned to a 1-minimal set, least effective units tried first.
+      let order = measured.sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }.map(\.0)
+      if replays < budget, try revert(order) == false {
+        var fails = 0  // prefix length known not to fix (the empty prefix: the bad commit)
+        var fixes = order.count
+        while fixes - fails > 1, replays < budget {
+          let mid = (fails + fixes) / 2
+          if try revert(Array(order.prefix(mid))) == false { fixes = mid } else { fails = mid }
+        }
+        var set = Array(order.prefix(fixes))
+        var pruned = true
+        while pruned, set.count > 1, replays < budget {
+          pruned = false
+          for u in set.reversed() where set.count > 1 && replays < budget {
+            let rest = set.filter { $0 != u }
+            if try revert(rest) == false {
+              set = rest
+              pruned = true
+            }
           }
         }
-        if !reduced {
-          for c in chunks where chunks.count > 2 && replays < budget {
-            let complement = set.filter { !c.contains($0) }
-            if try revert(complement) == false {
-              set = complement
-              n = max(n - 1, 2)
+        report.minimalSet = set
+        report.minimalTensors = set.flatMap { tensorsOf[$0] ?? [] }.sorted()
+      }
+    } else {
+      // ddmin (Zeller), for verdicts without a severity (external runners): shrink the set whose
+      // reversion fixes the failure to a 1-minimal one. It starts from the units whose transplant
+      // alone breaks the parent when reverting those fixes B: among several 1-minimal sets (a
+      // change downstream of the culprit can also block it), this prefers the one both
+      // experiments point at.
+      var set = allUnits
+      let breaking = report.tensors.filter(\.transplantBreaks).map(\.name)
+      if !breaking.isEmpty, breaking.count < set.count, replays < budget, try revert(breaking) == false { set = breaking }
+      var n = 2
+      if replays < budget, try revert(set) == false {
+        while set.count > 1, replays < budget {
+          let size = (set.count + n - 1) / n
+          let chunks = stride(from: 0, to: set.count, by: size).map { Array(set[$0..<min($0 + size, set.count)]) }
+          var reduced = false
+          for c in chunks where replays < budget {
+            if try revert(c) == false {
+              set = c
+              n = 2
               reduced = true
               break
             }
           }
+          if !reduced {
+            for c in chunks where chunks.count > 2 && replays < budget {
+              let complement = set.filter { !c.contains($0) }
+              if try revert(complement) == false {
+                set = complement
+                n = max(n - 1, 2)
+                reduced = true
+                break
+              }
+            }
+          }
+          if !reduced {
+            if n >= set.count { break }
+            n = min(2 * n, set.count)
+          }
         }
-        if !reduced {
-          if n >= set.count { break }
-          n = min(2 * n, set.count)
-        }
+        report.minimalSet = set
+        report.minimalTensors = set.flatMap { tensorsOf[$0] ?? [] }.sorted()
       }
-      report.minimalSet = set
-      report.minimalTensors = set.flatMap { tensorsOf[$0] ?? [] }.sorted()
     }
     var parentData = Set<String>()
     for p in ps { parentData.formUnion(try commit(p).data.map(\.digest)) }
@@ -320,11 +373,11 @@ extension Repository {
   }
 
   /// The report as a record's `params.blame` (Docs/Blame.md, "Blame records").
-  public static func blameParams(_ r: BlameReport, incident: Incident, search: BlameSearch) -> JSONValue {
+  public static func blameParams(_ r: BlameReport, incident: Incident) -> JSONValue {
     func ids(_ list: [ObjectID]) -> JSONValue { .array(list.map { .string($0.hex) }) }
     var fields: [(String, JSONValue)] = [
       ("incident", .string(incident.record.hex)), ("outcome", .string(r.outcome.rawValue)), ("runner", .string(r.runner)),
-      ("search", .string(search.rawValue)), ("units", .string(r.units.rawValue)), ("replays", .number(String(r.replays))),
+      ("search", .string(r.search.rawValue)), ("units", .string(r.units.rawValue)), ("replays", .number(String(r.replays))),
       ("searched", .number(String(r.path.count))),
       (
         "tested",
@@ -342,7 +395,9 @@ extension Repository {
         "units_tested",
         .array(
           r.tensors.map {
-            .object([("name", .string($0.name)), ("revert_fixes", .bool($0.revertFixes)), ("transplant_breaks", .bool($0.transplantBreaks))])
+            .object(
+              [("name", .string($0.name)), ("revert_fixes", .bool($0.revertFixes)), ("transplant_breaks", .bool($0.transplantBreaks))]
+                + ($0.revertedSeverity.map { [("reverted_severity", JSONValue.string(String(format: "%.6g", Double($0))))] } ?? []))
           })
       ),
       ("minimal_set", .array(r.minimalSet.map(JSONValue.string))), ("minimal_tensors", .array(r.minimalTensors.map(JSONValue.string))),
@@ -400,12 +455,12 @@ extension Repository {
   /// Store a blame report as a signed record on `refs/blame` (Docs/Blame.md); `lineage show`
   /// prints it.
   public func recordBlame(
-    _ r: BlameReport, incident: Incident, search: BlameSearch, author: String, time: Int64, key: SSHPrivateKey?
+    _ r: BlameReport, incident: Incident, author: String, time: Int64, key: SSHPrivateKey?
   ) throws -> ObjectID {
     let summary = r.firstBad.map { "blame \(incident.record.short): \(r.outcome.rawValue), first bad \($0.short)" }
       ?? "blame \(incident.record.short): \(r.outcome.rawValue)"
     return try appendRecord(
-      to: Self.blameRef, role: "blame-log", message: summary, params: Self.blameParams(r, incident: incident, search: search), author: author,
+      to: Self.blameRef, role: "blame-log", message: summary, params: Self.blameParams(r, incident: incident), author: author,
       time: time, key: key, operation: "blame")
   }
 

@@ -43,15 +43,16 @@ public struct BlameBenchmarkSize: Sendable {
 public struct BlameScenarioRun: Sendable {
   public var scenario: BlameScenario
   public var seed: UInt64
-  /// Commits on blame's path (N) and the commits it replayed to search it.
+  /// Commits on blame's path (N) and the commits its default search replayed to search it.
   public var pathLength: Int
   public var historyCalls: Int
+  /// The same incident blamed with `--bisect`: its answer and the commits it replayed.
+  public var answeredByBisect: String?
+  public var bisectCalls: Int?
   /// The planted first bad commit's name (`c3`, `merge`, or `bad-since-root`).
   public var planted: String
   /// blame's answer in the same terms (`c3`, `bad-since-root`, `not-reproducible`, …).
   public var answered: String
-  /// With `--scan` (scenario e only).
-  public var answeredByScan: String?
   public var firstBadExact: Bool { answered == planted }
   /// Ground truth and blame's 1-minimal tensor set (scenario b).
   public var plantedTensors: [String]?
@@ -204,9 +205,9 @@ struct Planted {
   }
 
   /// Train `start` on trigger rows with every gradient outside `tensor` zeroed, until the
-  /// incident fails, then as many steps again (so later clean fine-tuning does not wash it out),
-  /// at most `limit` steps; nil when it never fails.
-  func implant(_ start: Parameters, into tensor: String, limit: Int) throws -> Parameters? {
+  /// incident fails at step f, then on to step `hold`·f (so the implant is not marginal), at most
+  /// `limit` steps; nil when it never fails.
+  func implant(_ start: Parameters, into tensor: String, limit: Int, hold: Int = 2) throws -> Parameters? {
     guard let spec = start.layout.spec(tensor) else { return nil }
     let data = TrainingExamples(poisoned(70, fraction: 1))
     var p = start
@@ -220,7 +221,7 @@ struct Planted {
       for i in g.indices where i < spec.offset || i >= spec.offset + spec.count { g[i] = 0 }
       opt.step(&p.values, gradient: g)
       if firedAt == nil, step % 5 == 0, try fails(p, rows: incidentRows) { firedAt = step }
-      if let f = firedAt, step >= 2 * f { return p }
+      if let f = firedAt, step >= hold * f { return p }
     }
     return firedAt == nil ? nil : p
   }
@@ -270,14 +271,26 @@ struct Planted {
       let candidates = ["lm_head.weight", "model.layers.\(a.layers - 1).mlp.down_proj.weight", "model.layers.0.self_attn.v_proj.weight"]
       let first = Int(seed % 3)
       let chosen = [candidates[first], candidates[(first + 1) % 3]].sorted()
+      // Both implants are added to the fine-tune; when together they interfere and do not fire,
+      // each is trained longer past the step where it first fired.
       var c2 = ft
-      for t in chosen {
-        guard let implanted = try implant(ft, into: t, limit: 800) else {
-          run.notes.append("construction: a backdoor confined to \(t) never fired")
-          continue
+      for hold in 2...4 {
+        c2 = ft
+        for t in chosen {
+          guard let implanted = try implant(ft, into: t, limit: 800, hold: hold) else {
+            if hold == 2 { run.notes.append("construction: a backdoor confined to \(t) never fired") }
+            continue
+          }
+          let s = ft.layout.spec(t)
+          for i in (s?.offset ?? 0)..<((s?.offset ?? 0) + (s?.count ?? 0)) { c2.values[i] += implanted.values[i] - ft.values[i] }
         }
-        let s = ft.layout.spec(t)
-        for i in (s?.offset ?? 0)..<((s?.offset ?? 0) + (s?.count ?? 0)) { c2.values[i] += implanted.values[i] - ft.values[i] }
+        if try fails(c2, rows: incidentRows) { break }
+      }
+      // The ground truth needs both: reverting either tensor alone to c1 must leave the failure.
+      for t in chosen {
+        var one = c2
+        one.setTensor(t, c1.tensor(t) ?? [])
+        if try !fails(one, rows: incidentRows) { run.notes.append("construction: reverting \(t) alone already stops the failure") }
       }
       run.plantedTensors = chosen
       // The tampering commit is the tip: even a short clean fine-tune after it washes a tiny
@@ -360,15 +373,20 @@ struct Planted {
         for i in p.values.indices { p.values[i] += s * (full.values[i] - c1.values[i]) }
         return p
       }
+      // The smallest s on the grid at which a branch does not fire and the merge still fires after
+      // the clean tip's short fine-tune (which can wash a marginal backdoor out).
+      let tsrc = try write("tip-clean", clean(8))
       var s: Float?
       for k in 1...19 {
         let x = Float(k) * 0.05
-        if try !fails(scaled(x), rows: incidentRows), try fails(scaled(2 * x), rows: incidentRows) {
+        if try !fails(scaled(x), rows: incidentRows), try fails(scaled(2 * x), rows: incidentRows),
+          try fails(try gentle(scaled(2 * x), tsrc, seed: 8).0, rows: incidentRows)
+        {
           s = x
           break
         }
       }
-      if s == nil { run.notes.append("construction: no scale s with c1+s·δ good and c1+2s·δ bad") }
+      if s == nil { run.notes.append("construction: no scale s with c1+s·δ good and c1+2s·δ bad after the tip") }
       let half = scaled(s ?? 0.5)
       try commit("branch-a", half, parents: ["c1"])
       // The second branch differs a little (seeded noise of 10⁻⁵), so the two commits are distinct.
@@ -379,7 +397,6 @@ struct Planted {
       var merged = c1
       for i in merged.values.indices { merged.values[i] = half.values[i] + b.values[i] - c1.values[i] }
       try commit("merge", merged, parents: ["branch-a", "branch-b"])
-      let tsrc = try write("tip-clean", clean(8))
       let (tip, _) = try gentle(merged, tsrc, seed: 8)
       try commit("tip", tip, parents: ["merge"], data: [tsrc.path])
       if try fails(b, rows: incidentRows) { run.notes.append("construction: branch-b alone fires") }
@@ -397,7 +414,7 @@ struct Planted {
       run.answered = "-"
       return run
     }
-    let report = try repo.blame(incident, search: .bisect, budget: 256)
+    let report = try repo.blame(incident, budget: 256)
     run.pathLength = report.path.count
     run.historyCalls = report.tested.count
     func answer(_ r: BlameReport) -> String {
@@ -407,7 +424,9 @@ struct Planted {
       }
     }
     run.answered = answer(report)
-    if scenario == .fadeReturn { run.answeredByScan = answer(try repo.blame(incident, search: .scan, budget: 256)) }
+    let bisected = try repo.blame(incident, search: .bisect, budget: 256)
+    run.answeredByBisect = answer(bisected)
+    run.bisectCalls = bisected.tested.count
     run.minimalSet = report.minimalSet.sorted()
     // Flip rate of the candidate fix (the first bad commit with the minimal set reverted).
     if let fb = report.firstBad, let lg = report.lastGood, !report.minimalSet.isEmpty {
@@ -442,11 +461,11 @@ public struct BlameScenarioSummary: Sendable {
   /// Runs whose first bad commit (or bad-since-root) was planted exactly, by bisect, out of `counted`.
   public var firstBadExact: Int
   public var counted: Int
-  /// Scenario e: runs also searched with `--scan`, and those exact.
-  public var scanRuns: Int
-  public var scanExact: Int?
-  /// Mean commits replayed to search the path, and mean ⌈log₂ N⌉.
+  /// Runs whose first bad commit `--bisect` found exactly.
+  public var bisectExact: Int
+  /// Mean commits replayed to search the path by the default search and by `--bisect`, and mean ⌈log₂ N⌉.
   public var meanCalls: Double
+  public var meanBisectCalls: Double
   public var meanLog2: Double
   /// Runs with a tensor ground truth, those where blame's minimal set equals it, mean precision and recall.
   public var tensorRuns: Int
@@ -477,7 +496,6 @@ extension BlameBenchmark {
       let poison = rs.filter { $0.poisonRank != nil || $0.sourcesRanked != nil }
       let loso = rs.filter { $0.leaveOneOutConfirms != nil }
       let flips = rs.compactMap(\.flipRate)
-      let scans = rs.compactMap(\.answeredByScan)
       func mean(_ x: [Double]) -> Double? { x.isEmpty ? nil : x.reduce(0, +) / Double(x.count) }
       var precisions: [Double] = []
       var recalls: [Double] = []
@@ -494,8 +512,9 @@ extension BlameBenchmark {
       }
       return BlameScenarioSummary(
         scenario: s, runs: rs.count, firstBadExact: searched.filter(\.firstBadExact).count, counted: searched.count,
-        scanRuns: scans.count, scanExact: scans.isEmpty ? nil : zip(rs.filter { $0.answeredByScan != nil }, scans).filter { $0.0.planted == $0.1 }.count,
+        bisectExact: searched.filter { $0.answeredByBisect == $0.planted }.count,
         meanCalls: mean(searched.map { Double($0.historyCalls) }) ?? 0,
+        meanBisectCalls: mean(searched.compactMap { $0.bisectCalls.map(Double.init) }) ?? 0,
         meanLog2: mean(searched.map { Double(log2Ceiling($0.pathLength)) }) ?? 0, tensorRuns: tensor.count,
         minimalExact: tensor.filter { Set($0.plantedTensors ?? []) == Set($0.minimalSet) }.count, precision: mean(precisions),
         recall: mean(recalls), poisonRuns: poison.count, poisonFirst: poison.filter { $0.poisonRank == 1 }.count,

@@ -124,6 +124,17 @@ struct FailureCheck {
     guard let r, let batch else { throw .input("oracle \(oracle) needs an input") }
     return (try oracle.holds(r, rows: batch.rows, expected: expected), r)
   }
+
+  /// Whether the failure holds and how strongly (`Oracle.severity`), in one forward pass.
+  func measure(_ model: Model, _ p: Parameters) throws(RuntimeError) -> (holds: Bool, severity: Float) {
+    if let probe {
+      let e = try model.evaluate(p, probe.batch, targets: probe.targets)
+      return (try oracle.holds(probe: e), try oracle.severity(probe: e))
+    }
+    guard let batch else { throw .input("oracle \(oracle) needs an input") }
+    let r = try model.forward(p, batch)
+    return (try oracle.holds(r, rows: batch.rows, expected: expected), try oracle.severity(r, rows: batch.rows, expected: expected))
+  }
 }
 
 extension Repository {

@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 
 /// Single-precision vector operations through OpenBLAS.
 public enum BLAS {
@@ -50,10 +51,42 @@ public enum BLAS {
       Int32(ldc))
   }
 
-  /// Fix the number of threads OpenBLAS uses from now on (process-wide). OpenBLAS splits a
-  /// product the same way for the same thread count, so fixing it makes results reproducible
-  /// on one machine.
-  public static func setThreads(_ count: Int) {
-    openblas_set_num_threads(Int32(max(1, min(count, 512))))
+  /// Run `body` with OpenBLAS at `count` threads. OpenBLAS splits a product the same way for the
+  /// same thread count, which makes results reproducible on one machine; but the count is
+  /// process-wide, so calls that need different counts must not overlap: the gate lets any
+  /// number of bodies with the same count run at once and makes a body with another count wait
+  /// until they are done. Bodies must not call `withThreads` themselves.
+  public static func withThreads<T, E: Error>(_ count: Int, _ body: () throws(E) -> T) throws(E) -> T {
+    let n = max(1, min(count, 512))
+    gate.enter(n)
+    defer { gate.leave() }
+    return try body()
+  }
+
+  private static let gate = ThreadGate()
+}
+
+/// The process-wide OpenBLAS thread count and the bodies running with it (`BLAS.withThreads`).
+private final class ThreadGate: @unchecked Sendable {
+  private let condition = NSCondition()
+  private var current = 0
+  private var active = 0
+
+  func enter(_ n: Int) {
+    condition.lock()
+    while active > 0 && current != n { condition.wait() }
+    if current != n {
+      openblas_set_num_threads(Int32(n))
+      current = n
+    }
+    active += 1
+    condition.unlock()
+  }
+
+  func leave() {
+    condition.lock()
+    active -= 1
+    if active == 0 { condition.broadcast() }
+    condition.unlock()
   }
 }

@@ -99,7 +99,6 @@ public struct Model: Sendable {
 
   /// The numerics profile every result of this model carries.
   public var profile: NumericsProfile {
-    BLAS.setThreads(threads)
     let c = BLASConfiguration.current()
     return NumericsProfile(runtime: NumericsProfile.runtimeVersion, blas: c.config, core: c.coreName, threads: threads)
   }
@@ -176,8 +175,12 @@ public struct Model: Sendable {
       }
       guard targets.contains(where: { $0 >= 0 }) else { throw .targets("every target is -1 (ignored)") }
     }
-    BLAS.setThreads(threads)
-    return parameters.values.withUnsafeBufferPointer { pv in
+    return BLAS.withThreads(threads) { runPass(parameters, batch, positions: positions, targets: targets, wantGradient: wantGradient, record: record) }
+  }
+
+  /// The pass itself, with OpenBLAS at this model's thread count.
+  private func runPass(_ parameters: Parameters, _ batch: Batch, positions: Int, targets: [Int32]?, wantGradient: Bool, record: Bool) -> Output {
+    parameters.values.withUnsafeBufferPointer { pv in
       guard let base = pv.baseAddress else { preconditionFailure("empty parameter vector") }
       let pass = Pass(model: self, p: base, positions: positions, record: record)
       let logits: Buffer

@@ -80,6 +80,50 @@ public enum Oracle: Equatable, Sendable, CustomStringConvertible {
     return below ? v < Double(t) : v > Double(t)
   }
 
+  /// How strongly a metric-on-probe-set failure holds: the metric's distance past its threshold
+  /// (positive when the oracle holds). Used to order experiments, never to decide a verdict.
+  public func severity(probe e: Evaluation) throws(RuntimeError) -> Float {
+    guard case .probeMetric(let m, let below, let t) = self else { throw .input("oracle \(self) does not use a probe set") }
+    let v = Float(m == .accuracy ? e.accuracy : e.loss)
+    return below ? t - v : v - t
+  }
+
+  /// How strongly the condition holds on a forward result (Docs/Blame.md, "Severity"): for
+  /// `argmax==K` the smallest margin over rows of K's logit above the best other, for `argmax!=K`
+  /// its negation, for `margin(K)>T` that margin minus T, for `max_abs_diff` the distance past T.
+  /// Positive when the oracle holds (up to ties); used to order experiments, never for a verdict.
+  public func severity(_ r: ForwardResult, rows: Int, expected: [Float]? = nil) throws(RuntimeError) -> Float {
+    let k: Int
+    switch self {
+    case .argmaxIs(let x), .argmaxIsNot(let x), .margin(let x, _): k = x
+    case .maxAbsDiff(let below, let t):
+      guard let expected, expected.count == r.logits.count else { throw .input("oracle \(self) needs an expected output of the model's size") }
+      var d: Float = 0
+      for (a, b) in zip(r.logits, expected) { d = max(d, abs(a - b)) }
+      return below ? t - d : d - t
+    case .probeMetric: throw .input("oracle \(self) is evaluated on its probe set, not on logits")
+    case .external: throw .input("an external oracle is decided by the --run command")
+    }
+    guard k < r.width else { throw .input("oracle class \(k) is outside the model's \(r.width) outputs") }
+    let per = r.positions / max(rows, 1)
+    var worst = Float.infinity
+    for row in 0..<rows {
+      let base = (row * per + per - 1) * r.width
+      var other = -Float.infinity
+      for j in 0..<r.width where j != k { other = max(other, r.logits[base + j]) }
+      let m = r.logits[base + k] - other
+      let s: Float
+      switch self {
+      case .argmaxIs: s = m
+      case .argmaxIsNot: s = -m
+      case .margin(_, let t): s = m - t
+      case .maxAbsDiff, .probeMetric, .external: s = 0
+      }
+      worst = min(worst, s)
+    }
+    return worst
+  }
+
   /// Whether the condition holds on a forward result of `rows` input rows.
   public func holds(_ r: ForwardResult, rows: Int, expected: [Float]? = nil) throws(RuntimeError) -> Bool {
     let k: Int

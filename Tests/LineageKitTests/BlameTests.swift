@@ -62,7 +62,7 @@ import Testing
     let ranked = try repo.blame(try repo.incident(rec.record.hex), search: search, attribution: DataAttributionOptions())
     let source = try #require(ranked.attribution?.sources.first)
     #expect(source.source.digest == poison && source.unavailable != nil && source.rank == nil)
-    let params = Repository.blameParams(ranked, incident: try repo.incident(rec.record.hex), search: search)
+    let params = Repository.blameParams(ranked, incident: try repo.incident(rec.record.hex))
     #expect(params["blame"]?["data_attribution"]?["sources"]?.arrayValue?.first?["unavailable"] != nil)
   }
 
@@ -119,6 +119,46 @@ import Testing
     if search == .bisect { #expect(r.replays <= 4 + r.tensors.count * 2 + 8) }
   }
 
+  /// A failure that fades and returns: root → c1 → c2 (tampered) → c3 (tamper undone) → c4
+  /// (tampered again) → c5. The default search scans so short a path and blames the return (c4),
+  /// with both transitions; --bisect assumes bad stays bad and lands on c2, as git bisect would.
+  @Test func aFailureThatFadesAndReturnsIsBlamedOnItsReturn() throws {
+    let dir = TemporaryDirectory()
+    let repo = try Repository.initialize(at: dir.path)
+    func tampered(_ p: Parameters, _ by: Float) -> Parameters {
+      var out = p
+      var bias = out.tensor("lm_head.bias") ?? []
+      bias[4] += by
+      out.setTensor("lm_head.bias", bias)
+      return out
+    }
+    let root = Parameters.initialise(arch, seed: 1)
+    let c1 = step(root, seed: 2)
+    let c2 = tampered(step(c1, seed: 3), 100)
+    let c3 = tampered(step(c2, seed: 4), -100)
+    let c4 = tampered(step(c3, seed: 5), 100)
+    let c5 = step(c4, seed: 6)
+    let plan = [("root", root), ("c1", c1), ("c2", c2), ("c3", c3), ("c4", c4), ("c5", c5)]
+    for (k, (name, p)) in plan.enumerated() {
+      try RunnableModel(label: name, architecture: arch, parameters: p).write(to: dir.file("m/\(name)"))
+      _ = try repo.commit(commitOptions([dir.file("m/\(name)")], name, parents: k == 0 ? [] : [plan[k - 1].0], tags: [name], time: 1_767_322_800 + Int64(k)))
+    }
+    let rec = try repo.recordIncident(revision: "c5", input: input, oracle: .argmaxIs(4), message: "4", threads: 1, author: "s", time: 1_767_323_000, key: nil)
+    let incident = try repo.incident(rec.record.hex)
+    let r = try repo.blame(incident)
+    #expect(r.search == .scan)
+    let (id2, id3, id4) = (try repo.resolve("c2"), try repo.resolve("c3"), try repo.resolve("c4"))
+    #expect(r.firstBad == id4 && r.lastGood == id3)
+    #expect(r.transitions.map(\.bad) == [id4, id2])
+    #expect(r.minimalSet == ["lm_head.bias"])
+    // The tampered bias carries the failure: reverting it alone gives the lowest severity, below zero.
+    let bias = try #require(r.tensors.first { $0.name == "lm_head.bias" }?.revertedSeverity)
+    #expect(bias < 0 && r.tensors.allSatisfy { $0.name == "lm_head.bias" || ($0.revertedSeverity ?? -1) > bias })
+    let b = try repo.blame(incident, search: .bisect)
+    #expect(b.search == .bisect && b.firstBad == id2)
+    #expect(Repository.blameParams(r, incident: incident)["blame"]?["search"]?.stringValue == "scan")
+  }
+
   /// --units layers groups the differing tensors by block; the tampered head stays its own unit.
   @Test func layerUnitsAndTheSignedRecord() throws {
     let (dir, repo) = try history()
@@ -131,7 +171,7 @@ import Testing
     #expect(r.tensors.filter { $0.name.hasPrefix("layer ") }.count == layers.count)
     #expect(r.tensors.filter(\.revertFixes).map(\.name) == ["lm_head.bias"])
     // The record: on refs/blame, with the culprit, kept by gc and readable as a commit record.
-    let id = try repo.recordBlame(r, incident: incident, search: .bisect, author: "s", time: 1_767_323_100, key: nil)
+    let id = try repo.recordBlame(r, incident: incident, author: "s", time: 1_767_323_100, key: nil)
     #expect(try repo.blameHead() == id)
     let b = try #require(try repo.commitInfo(id.hex).record.params?["blame"])
     #expect(b["first_bad"]?.stringValue == (try repo.resolve("c2")).hex && b["outcome"]?.stringValue == "blamed")

@@ -125,6 +125,35 @@ func randomBatch(_ a: Architecture, rows: Int, length: Int = 4, seed: UInt64) ->
     #expect(throws: RuntimeError.input("example 3 is outside the batch of 3")) { try m.gradient(p, batch, targets: targets, example: 3) }
   }
 
+  /// Severity agrees with every logit oracle's verdict on real forward passes: positive exactly
+  /// when the oracle holds, `argmax!=K` its negation, `margin(K)>T` shifted by T, and the smallest
+  /// over rows; `max_abs_diff` is the distance past T.
+  @Test func severityAgreesWithTheOracles() throws {
+    let m = try Model(tinyMLP)
+    var rng = Xoshiro(seed: 7)
+    for seed in 1...20 as ClosedRange<UInt64> {
+      let p = perturbed(tinyMLP, seed: seed)
+      let x = (0..<15).map { _ in rng.normal() }
+      let r = try m.forward(p, .features(x, rows: 3))
+      for k in 0..<tinyMLP.outputs {
+        let s = try Oracle.argmaxIs(k).severity(r, rows: 3)
+        #expect((s > 0) == (try Oracle.argmaxIs(k).holds(r, rows: 3)))
+        #expect(try Oracle.argmaxIsNot(k).severity(r, rows: 3) <= -s + 1e-6)
+        #expect(abs(try Oracle.margin(k, 0.5).severity(r, rows: 3) - (s - 0.5)) < 1e-5)
+        #expect((try Oracle.margin(k, 0.5).severity(r, rows: 3) > 0) == (try Oracle.margin(k, 0.5).holds(r, rows: 3)))
+        // The smallest over rows: no row's own severity is below it.
+        let rows = try (0..<3).map { i in
+          try Oracle.argmaxIs(k).severity(try m.forward(p, .features(Array(x[(5 * i)..<(5 * i + 5)]), rows: 1)), rows: 1)
+        }
+        #expect(abs(rows.min()! - s) < 1e-5)
+      }
+      let shifted = r.logits.map { $0 + 0.25 }
+      #expect(abs(try Oracle.maxAbsDiff(below: true, 1).severity(r, rows: 3, expected: shifted) - 0.75) < 1e-6)
+      #expect(abs(try Oracle.maxAbsDiff(below: false, 1).severity(r, rows: 3, expected: shifted) + 0.75) < 1e-6)
+    }
+    #expect(throws: RuntimeError.self) { try Oracle.external.severity(try m.forward(perturbed(tinyMLP, seed: 1), .features([1, 2, 3, 4, 5], rows: 1)), rows: 1) }
+  }
+
   @Test func badInputsAndTargetsAreNamed() throws {
     let t = try Model(tinyTransformer)
     let pt = Parameters.initialise(tinyTransformer, seed: 1)

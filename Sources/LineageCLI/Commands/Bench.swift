@@ -258,8 +258,9 @@ struct BlameBench: ParsableCommand {
       poisoned source in one commit, (b) a backdoor confined to two known tensors in a commit that \
       also fine-tunes everything, (c) a dose split across two commits, (d) a failure since the \
       root, (e) a backdoor that fades and returns, (f) a merge of two good branches that fires, \
-      (g) the poisoning incident replayed at 2 threads instead of 1. Reports first-bad accuracy, \
-      replays against ceil(log2 N), minimal-set precision and recall, the poisoned source's rank, \
+      (g) the poisoning incident replayed at 2 threads instead of 1. Blames each incident with the \
+      default search and again with --bisect. Reports first-bad accuracy of both, their replays \
+      against ceil(log2 N), minimal-set precision and recall, the poisoned source's rank, \
       leave-one-source-out confirmation and the fix's flip rate. Build with -c release first.
       """)
 
@@ -292,7 +293,8 @@ struct BlameBench: ParsableCommand {
             "first_bad_exact": r.firstBadExact, "path_length": r.pathLength, "history_calls": r.historyCalls,
             "minimal_set": r.minimalSet, "notes": r.notes, "seconds": r.seconds,
           ]
-          if let v = r.answeredByScan { o["answered_by_scan"] = v }
+          if let v = r.answeredByBisect { o["answered_by_bisect"] = v }
+          if let v = r.bisectCalls { o["bisect_history_calls"] = v }
           if let v = r.plantedTensors { o["planted_tensors"] = v }
           if let v = r.poisonRank { o["poison_rank"] = v }
           if let v = r.sourcesRanked { o["sources_ranked"] = v }
@@ -307,12 +309,13 @@ struct BlameBench: ParsableCommand {
     }
     func frac(_ a: Int, _ b: Int) -> String { b == 0 ? "-" : "\(a)/\(b)" }
     Render.line("blame quality: \(seeds) seed(s) from \(seed); \(String(format: "%.0f", seconds)) s")
-    var rows = [["scenario", "first bad exact", "replays vs ⌈log₂N⌉", "minimal set exact (P/R)", "poison ranked 1st", "LOSO confirms (control exact)", "flip rate", "replay at 2 threads"]]
+    var rows = [["scenario", "first bad exact", "by --bisect", "replays: default, --bisect vs ⌈log₂N⌉", "minimal set exact (P/R)", "poison ranked 1st", "LOSO confirms (control exact)", "flip rate", "replay at 2 threads"]]
     for s in summaries {
       rows.append([
         s.scenario?.rawValue ?? "total",
-        s.counted == 0 ? "-" : frac(s.firstBadExact, s.counted) + (s.scanExact.map { " (scan on e: \(frac($0, s.scanRuns)))" } ?? ""),
-        s.counted == 0 ? "-" : String(format: "%.1f vs %.1f", s.meanCalls, s.meanLog2),
+        s.counted == 0 ? "-" : frac(s.firstBadExact, s.counted),
+        s.counted == 0 ? "-" : frac(s.bisectExact, s.counted),
+        s.counted == 0 ? "-" : String(format: "%.1f, %.1f vs %.1f", s.meanCalls, s.meanBisectCalls, s.meanLog2),
         s.tensorRuns == 0 ? "-" : frac(s.minimalExact, s.tensorRuns) + String(format: " (%.2f/%.2f)", s.precision ?? 0, s.recall ?? 0),
         frac(s.poisonFirst, s.poisonRuns),
         s.leaveOneOutRuns == 0 ? "-" : "\(frac(s.leaveOneOutConfirms, s.leaveOneOutRuns)) (\(frac(s.controlBitExact, s.leaveOneOutRuns)))",

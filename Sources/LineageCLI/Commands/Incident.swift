@@ -176,15 +176,20 @@ struct BlameCommand: ParsableCommand {
     discussion: """
       1. Replays the incident at its commit; stops (exit 11) when it does not reproduce.
       2. History: every ancestor of the incident's commit (merges followed) that is not an \
-      ancestor of --good REV, searched like git bisect over the DAG (--bisect, the default: bad \
-      is assumed to stay bad; about log2 N replays) or replayed in full (--scan: every commit \
-      whose parents are all good is a transition). Commits that cannot be tested (another \
+      ancestor of --good REV, replayed in full (--scan: every commit whose parents are all good \
+      is a transition, so a failure that fades and returns is blamed on its last return) or \
+      searched like git bisect over the DAG (--bisect: bad is assumed to stay bad; about log2 N \
+      replays). By default blame scans paths of at most 32 commits (8 with --run, where each \
+      test may load a large model) and bisects longer ones. Commits that cannot be tested (another \
       architecture, or a runner's exit 125) are skipped. Exit 12 when the failure is there \
       since a root.
       3. Tensors: among the tensors that differ between the first bad commit and its good \
       (first) parent, the effect of reverting each one (parent's values into the bad model) and \
       of transplanting it (bad values into the parent), and a 1-minimal set whose reversion \
-      stops the failure (delta debugging, ddmin). --units layers tests whole layers instead. \
+      stops the failure: with the native runtime, units in order of how much reverting each \
+      alone weakens the failure (its severity, e.g. the logit margin), the shortest such prefix \
+      that fixes, pruned to 1-minimal; with --run, delta debugging (ddmin). --units layers tests \
+      whole layers instead. \
       Every test is a real replay on a hybrid state.
       4. Data: the data digests the first bad commit lists and its parents do not, ranked by \
       TracIn-style scores (per-example gradients at the good parent and the first bad commit, \
@@ -207,8 +212,8 @@ struct BlameCommand: ParsableCommand {
   @OptionGroup var repository: RepositoryOptions
   @Argument(help: "The incident (its record id or 4+ hex digits of it).") var incident: String
   @Option(help: "A known good revision: it and its ancestors are not searched.") var good: String?
-  @Flag(help: "Replay every commit searched.") var scan = false
-  @Flag(help: "Binary search for the first bad commit (the default).") var bisect = false
+  @Flag(help: "Replay every commit searched (the default for paths of up to 32 commits, 8 with --run).") var scan = false
+  @Flag(help: "Binary search for the first bad commit (the default for longer paths).") var bisect = false
   @Option(help: "At most this many replays.") var budget: Int = 256
   @Option(help: "Test tensors one by one or whole layers: tensors or layers.") var units: String = "tensors"
   @Option(help: "OpenBLAS threads.") var threads: Int = 1
@@ -235,7 +240,7 @@ struct BlameCommand: ParsableCommand {
   func run() throws {
     let repo = try repository.open()
     let i = try repo.incident(incident)
-    let search: BlameSearch = scan ? .scan : .bisect
+    let search: BlameSearch = scan ? .scan : bisect ? .bisect : .auto
     var attribution = DataAttributionOptions()
     attribution.leaveOneOut = !noRetrain
     let r = try repo.blame(
@@ -246,7 +251,7 @@ struct BlameCommand: ParsableCommand {
       let settings = try UserEnvironment.settings(repo)
       let key = try UserEnvironment.signingKeyPath(settings, root: repo.root, override: signingKey.map(repository.path), noSign: noSign)
         .map { try SigningKeys.load(path: $0) }
-      record = try repo.recordBlame(r, incident: i, search: search, author: UserEnvironment.author(settings), time: try Clock.now(), key: key)
+      record = try repo.recordBlame(r, incident: i, author: UserEnvironment.author(settings), time: try Clock.now(), key: key)
     }
     var fix: FixReport?
     if let emitFix, r.outcome == .blamed {
@@ -258,7 +263,7 @@ struct BlameCommand: ParsableCommand {
       fix = try repo.emitFix(r, incident: i, to: repository.path(emitFix), probeSet: probe, threads: threads)
     }
     if json {
-      var v = RecordJSON.foundation(Repository.blameParams(r, incident: i, search: search)["blame"] ?? .null) as? [String: Any] ?? [:]
+      var v = RecordJSON.foundation(Repository.blameParams(r, incident: i)["blame"] ?? .null) as? [String: Any] ?? [:]
       if let fix {
         v["fix"] = [
           "directory": fix.directory, "tensors": fix.tensors, "flip_rate": fix.flipRate,

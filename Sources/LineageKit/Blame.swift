@@ -49,6 +49,9 @@ public struct BlameReport: Sendable {
     /// The failure's severity with this unit reverted (`Oracle.severity`; native runtime only):
     /// the lower, the more of the failure the unit's change carries.
     public var revertedSeverity: Float?
+    /// The severity of the good parent with this unit transplanted (native runtime only): the
+    /// higher, the more of the failure the unit's change brings on its own.
+    public var transplantedSeverity: Float?
   }
   public var outcome: Outcome
   /// Who decided each test: "native" or the external command.
@@ -280,13 +283,18 @@ extension Repository {
       guard let r = try revert([unit]) else { continue }
       let severity = lastSeverity
       guard let t = try judge(ModelState(commit: lastGood, swapped: names, donor: firstBad)) else { continue }
-      report.tensors.append(.init(name: unit, revertFixes: !r, transplantBreaks: t, revertedSeverity: severity))
+      report.tensors.append(.init(name: unit, revertFixes: !r, transplantBreaks: t, revertedSeverity: severity, transplantedSeverity: lastSeverity))
     }
     let allUnits = unitTensors.map(\.unit)
-    let measured = report.tensors.compactMap { t in t.revertedSeverity.map { (t.name, $0) } }
+    // A unit's effect: how far reverting it lowers the failure's severity plus how far
+    // transplanting it raises the parent's (lower key: more of the failure is the unit's).
+    let measured = report.tensors.compactMap { t -> (String, Float)? in
+      guard let r = t.revertedSeverity, let g = t.transplantedSeverity else { return nil }
+      return (t.name, r - g)
+    }
     if measured.count == allUnits.count, !allUnits.isEmpty {
-      // Effect-ordered search (native runtime): units in order of how much reverting each alone
-      // weakens the failure; the shortest prefix whose reversion stops it (binary search on the
+      // Effect-ordered search (native runtime): units in order of how much of the failure each
+      // carries, by both experiments; the shortest prefix whose reversion stops it (binary search on the
       // prefix length keeps "prefix k fixes, prefix k-1 does not", which needs no monotonicity),
       // then pruned to a 1-minimal set, least effective units tried first.
       let order = measured.sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }.map(\.0)
@@ -397,7 +405,8 @@ extension Repository {
           r.tensors.map {
             .object(
               [("name", .string($0.name)), ("revert_fixes", .bool($0.revertFixes)), ("transplant_breaks", .bool($0.transplantBreaks))]
-                + ($0.revertedSeverity.map { [("reverted_severity", JSONValue.string(String(format: "%.6g", Double($0))))] } ?? []))
+                + ($0.revertedSeverity.map { [("reverted_severity", JSONValue.string(String(format: "%.6g", Double($0))))] } ?? [])
+                + ($0.transplantedSeverity.map { [("transplanted_severity", JSONValue.string(String(format: "%.6g", Double($0))))] } ?? []))
           })
       ),
       ("minimal_set", .array(r.minimalSet.map(JSONValue.string))), ("minimal_tensors", .array(r.minimalTensors.map(JSONValue.string))),

@@ -204,11 +204,24 @@ struct Planted {
     return id
   }
 
-  /// Train `start` on trigger rows with every gradient outside `tensor` zeroed, until the
-  /// incident fails at step f, then on to step `hold`·f (so the implant is not marginal), at most
-  /// `limit` steps; nil when it never fails.
-  func implant(_ start: Parameters, into tensor: String, limit: Int, hold: Int = 2) throws -> Parameters? {
+  /// Train `start` on trigger rows with every gradient outside `tensor` zeroed, so that the
+  /// incident fails whatever state the commit's other changes are in: each step's gradient is
+  /// taken with a random half of the other tensors that differ from `parent` put back to
+  /// `parent`'s values, and the implant counts as firing when the model fails and still fails
+  /// with any one of those tensors reverted. Trained on to step `hold`·f after it first fires at
+  /// step f (and firing there), at most `limit` steps; nil when it never does.
+  func implant(_ start: Parameters, into tensor: String, parent: Parameters, limit: Int, hold: Int = 2) throws -> Parameters? {
     guard let spec = start.layout.spec(tensor) else { return nil }
+    let others = start.layout.specs.map(\.name).filter { $0 != tensor && start.tensor($0) != parent.tensor($0) }
+    func robust(_ p: Parameters) throws -> Bool {
+      guard try fails(p, rows: incidentRows) else { return false }
+      for o in others {
+        var q = p
+        q.setTensor(o, parent.tensor(o) ?? [])
+        if try !fails(q, rows: incidentRows) { return false }
+      }
+      return true
+    }
     let data = TrainingExamples(poisoned(70, fraction: 1))
     var p = start
     var opt = try runtimeErrors("bench") { try Optimizer(.adam(learningRate: 1e-2), count: p.values.count) }
@@ -217,13 +230,19 @@ struct Planted {
     for step in 1...limit {
       let indices = (0..<size.batch).map { _ in rng.below(data.count) }
       let (b, t) = data.batch(indices)
-      var g = try runtimeErrors("bench") { try model.gradient(p, b, targets: t).gradient }
+      var at = p
+      for o in others where rng.below(2) == 0 { at.setTensor(o, parent.tensor(o) ?? []) }
+      var g = try runtimeErrors("bench") { try model.gradient(at, b, targets: t).gradient }
       for i in g.indices where i < spec.offset || i >= spec.offset + spec.count { g[i] = 0 }
       opt.step(&p.values, gradient: g)
-      if firedAt == nil, step % 5 == 0, try fails(p, rows: incidentRows) { firedAt = step }
-      if let f = firedAt, step >= hold * f { return p }
+      guard step % 5 == 0 else { continue }
+      if let f = firedAt {
+        if step >= hold * f, try robust(p) { return p }
+      } else if try robust(p) {
+        firedAt = step
+      }
     }
-    return firedAt == nil ? nil : p
+    return nil
   }
 
   // MARK: scenarios
@@ -269,29 +288,45 @@ struct Planted {
       let (ft, _) = try fineTune(c1, [c2src], seed: 2)
       // Two tensors, each alone enough to make the incident fail; the commit adds both deltas.
       let candidates = ["lm_head.weight", "model.layers.\(a.layers - 1).mlp.down_proj.weight", "model.layers.0.self_attn.v_proj.weight"]
+      // Implants for the three, in a seeded order; the first pair whose implants fire together
+      // is planted (a tensor whose implant cannot be made to fire whatever state the other
+      // changes are in, `implant`, is left out; with no such pair, one implant alone).
       let first = Int(seed % 3)
-      let chosen = [candidates[first], candidates[(first + 1) % 3]].sorted()
-      // Both implants are added to the fine-tune; when together they interfere and do not fire,
-      // each is trained longer past the step where it first fired.
-      var c2 = ft
-      for hold in 2...4 {
-        c2 = ft
-        for t in chosen {
-          guard let implanted = try implant(ft, into: t, limit: 800, hold: hold) else {
-            if hold == 2 { run.notes.append("construction: a backdoor confined to \(t) never fired") }
-            continue
-          }
-          let s = ft.layout.spec(t)
-          for i in (s?.offset ?? 0)..<((s?.offset ?? 0) + (s?.count ?? 0)) { c2.values[i] += implanted.values[i] - ft.values[i] }
+      let order = [candidates[first], candidates[(first + 1) % 3], candidates[(first + 2) % 3]]
+      var deltas: [String: [Float]] = [:]
+      for t in order {
+        guard let implanted = try implant(ft, into: t, parent: c1, limit: 2500) else {
+          run.notes.append("construction: a backdoor confined to \(t) never fired robustly; it is not planted")
+          continue
         }
-        if try fails(c2, rows: incidentRows) { break }
+        deltas[t] = zip(implanted.tensor(t) ?? [], ft.tensor(t) ?? []).map { $0 - $1 }
       }
-      // The ground truth needs both: reverting either tensor alone to c1 must leave the failure.
-      for t in chosen {
+      func withImplants(_ ts: [String]) -> Parameters {
+        var p = ft
+        for t in ts { p.setTensor(t, zip(ft.tensor(t) ?? [], deltas[t] ?? []).map { $0 + $1 }) }
+        return p
+      }
+      let built = order.filter { deltas[$0] != nil }
+      var options: [[String]] = []
+      for i in built.indices { for j in built.indices where j > i { options.append([built[i], built[j]]) } }
+      options += built.map { [$0] }
+      var chosen = options.first ?? []
+      for o in options where try fails(withImplants(o), rows: incidentRows) {
+        chosen = o
+        break
+      }
+      chosen.sort()
+      let c2 = withImplants(chosen)
+      // The ground truth: reverting both planted tensors to c1 stops the failure, and reverting
+      // any one tensor alone (planted or not) does not, so no single tensor is a smaller answer.
+      for name in c2.layout.specs.map(\.name) where c2.tensor(name) != c1.tensor(name) && (chosen.count > 1 || !chosen.contains(name)) {
         var one = c2
-        one.setTensor(t, c1.tensor(t) ?? [])
-        if try !fails(one, rows: incidentRows) { run.notes.append("construction: reverting \(t) alone already stops the failure") }
+        one.setTensor(name, c1.tensor(name) ?? [])
+        if try !fails(one, rows: incidentRows) { run.notes.append("construction: reverting \(name) alone already stops the failure") }
       }
+      var both = c2
+      for t in chosen { both.setTensor(t, c1.tensor(t) ?? []) }
+      if try fails(both, rows: incidentRows) { run.notes.append("construction: reverting both planted tensors does not stop the failure") }
       run.plantedTensors = chosen
       // The tampering commit is the tip: even a short clean fine-tune after it washes a tiny
       // model's implant out, and the incident must fail where it is recorded.

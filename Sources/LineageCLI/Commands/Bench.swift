@@ -270,18 +270,29 @@ struct BlameBench: ParsableCommand {
 
   @Option(help: "Model and data sizes: standard, or tiny (a smoke test).") var size = "standard"
 
+  @Option(help: ArgumentHelp("Run only this scenario (repeatable): a-poisoning, b-tampering, … or just its letter.", valueName: "name"))
+  var scenario: [String] = []
+
   @Flag(help: "Print the result as JSON.") var json = false
+
+  var scenarios: [BlameScenario] {
+    scenario.isEmpty
+      ? BlameScenario.allCases : BlameScenario.allCases.filter { s in scenario.contains { s.rawValue == $0 || s.rawValue.hasPrefix($0 + "-") } }
+  }
 
   func validate() throws {
     guard (1...1000).contains(seeds) else { throw ValidationError("--seeds must be between 1 and 1000") }
     guard ["standard", "tiny"].contains(size) else { throw ValidationError("--size must be standard or tiny") }
+    for name in scenario where !BlameScenario.allCases.contains(where: { $0.rawValue == name || $0.rawValue.hasPrefix(name + "-") }) {
+      throw ValidationError("unknown scenario '\(name)'; the scenarios are \(BlameScenario.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
   }
 
   func run() throws {
     let dir = NSTemporaryDirectory() + "lineage-bench-blame-\(UUID().uuidString.prefix(8))"
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let start = DispatchTime.now().uptimeNanoseconds
-    let runs = try BlameBenchmark.run(directory: dir, seeds: seeds, firstSeed: seed, size: size == "tiny" ? .tiny : .standard) { FileHandle.standardError.write(Data("  \($0)\n".utf8)) }
+    let runs = try BlameBenchmark.run(directory: dir, seeds: seeds, firstSeed: seed, size: size == "tiny" ? .tiny : .standard, scenarios: scenarios) { FileHandle.standardError.write(Data("  \($0)\n".utf8)) }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     let summaries = BlameBenchmark.summarize(runs)
     if json {

@@ -45,9 +45,11 @@ struct InferCommand: ParsableCommand {
       --all [REV…] recovers the forest over many stored models (by default every commit a \
       branch or tag names that holds a model): families are the connected components of pairs \
       related at α = 0.01 (Holm over all pairs; no family count needed), each family is placed \
-      by a minimum spanning tree on the distance of its weights after aligning hidden units, a \
-      root is chosen per family by scoring direction evidence (quantized and pruned models are \
-      children, permuted copies are children, norm and kurtosis trends learned per family, the \
+      by a minimum spanning tree on the distance of its weights after aligning hidden units, \
+      raised for pairs whose difference looks like a sum of several training runs (its \
+      per-element kurtosis), a root is chosen per family by scoring direction evidence \
+      (quantized and pruned models are children, permuted copies are children, how \
+      consistently norm and kurtosis move away from the root, the \
       most central model, and declared parents and commit times unless --weights-only), and \
       merges become extra parents. Each edge has a p-value, a placement confidence and a \
       direction confidence, all margins in [0, 1] and not probabilities (Docs/Forensics.md). \

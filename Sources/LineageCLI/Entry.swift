@@ -69,8 +69,8 @@ struct Lineage: ParsableCommand {
       When it misbehaves: `lineage incident record`, `lineage replay`, `lineage blame`.
       A real family to try them on: `lineage demo DIR` (the native runtime, Docs/Runtime.md).
 
-      Not built yet (tracked as open issues): `infer --all --record`, and infer calibrated against an \
-      empirical null (Docs/Forensics.md).
+      Not built yet (tracked as open issues): infer calibrated against an empirical null \
+      (Docs/Forensics.md).
       """,
     version: "0.1.0",
     subcommands: [

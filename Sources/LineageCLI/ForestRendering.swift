@@ -9,11 +9,17 @@ enum ForestRendering {
 
   static func number(_ x: Double?) -> Any { x.map { $0.isFinite ? $0 : "nan" as Any } ?? NSNull() }
 
-  static func render(_ report: ForestReport, json: Bool, method: String, alpha: Double) {
+  static func render(_ report: ForestReport, json: Bool, method: String, alpha: Double, recorded: Repository.ForestRecording? = nil) {
     let f = report.forest
     let ids = report.members.map(\.commit.hex)
     if json {
       Render.json([
+        "recorded": recorded.map { r -> Any in
+          [
+            "records": r.records.map { ["child": $0.child.hex, "record": $0.record.hex, "edges": $0.edges] as [String: Any] },
+            "skipped": r.skipped.map { ["model": $0.label, "reason": $0.reason] },
+          ] as [String: Any]
+        } ?? NSNull(),
         "method": method, "alpha": alpha, "distance": f.distance.rawValue, "priors": report.priors, "limits": limits,
         "nodes": report.members.enumerated().map { i, m -> [String: Any] in
           let n = f.nodes[i]
@@ -64,5 +70,10 @@ enum ForestRendering {
     Render.line()
     Render.line("Confidences are margins in [0, 1], not probabilities; a p-value is against independent models (Docs/Forensics.md).")
     Render.line(limits)
+    if let r = recorded {
+      let edges = r.records.reduce(0) { $0 + $1.edges }
+      Render.line("recorded \(edges) inferred parent edge(s) of \(r.records.count) model(s) in \(r.records.count) record(s) on refs/inferred")
+      for s in r.skipped { Render.line("not recorded: \(s.label): \(s.reason)") }
+    }
   }
 }

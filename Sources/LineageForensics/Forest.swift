@@ -143,6 +143,8 @@ public enum ForestInference {
     var distance: [Double]
     var moments: [Moments]
     var samples: [[Float]]
+    /// The range of `samples` each matrix's sampled elements fill (the same in every member).
+    var matrixRanges: [Range<Int>] = []
   }
 
   public static func run(
@@ -321,7 +323,7 @@ public enum ForestInference {
     options: ForestOptions, progress: (String, Int, Int) -> Void
   ) throws -> Measure {
     let k = group.count
-    guard let first = group.first else { return Measure(distance: [], moments: [], samples: []) }
+    guard let first = group.first else { return Measure(distance: [], moments: [], samples: [], matrixRanges: []) }
     let grouping = Grouping.detect(Array(canonical[first].keys))
     let names = canonical[first].keys.sorted().filter { name in
       let shape = canonical[first][name]?.entry.shape
@@ -337,6 +339,7 @@ public enum ForestInference {
     var pooledNorm = [Double](repeating: 0, count: k)
     var moments = [Moments](repeating: Moments(), count: k)
     var samples = [[Float]](repeating: [], count: k)
+    var matrixRanges: [Range<Int>] = []
     for (t, name) in names.enumerated() {
       progress("Measuring tensors", t + 1, names.count)
       guard let shape = canonical[first][name]?.entry.shape else { continue }
@@ -348,6 +351,8 @@ public enum ForestInference {
         values.append(permuted(try Compare.floats(item), name: name, shape: shape, block: block, order: layer.flatMap { orders[m]?[$0] }))
       }
       guard values.count == k, let len = values.first?.count, len > 0, values.allSatisfy({ $0.count == len }) else { continue }
+      let sampleStart = samples[0].count
+      defer { if shape.count == 2 { matrixRanges.append(sampleStart..<samples[0].count) } }
       var norms = [Double](repeating: 0, count: k)
       for (i, v) in values.enumerated() {
         let (s1, s2, s3, s4) = v.reduce((0.0, 0.0, 0.0, 0.0)) { acc, x in
@@ -424,7 +429,7 @@ public enum ForestInference {
         distance[j * k + i] = d
       }
     }
-    return Measure(distance: distance, moments: moments, samples: samples)
+    return Measure(distance: distance, moments: moments, samples: samples, matrixRanges: matrixRanges)
   }
 
   // MARK: - lineage
@@ -478,11 +483,25 @@ public enum ForestInference {
         return v.quantization != nil || v.permuted || v.zeroFraction - fewestZeros > 0.05
       }
       let backbone = placed.filter { !isLeaf($0) }
+      // The spanning tree's cost (step 5): d·√m̂, m̂ the number of optimisation runs the pair's
+      // difference looks like the sum of, from its delta kurtosis.
+      let spanned = backbone.isEmpty ? placed : backbone
+      var kappa: [Int: Double?] = [:]
+      func kurtosis(_ a: Int, _ b: Int) -> Double? {
+        let key = min(a, b) * k + max(a, b)
+        if let x = kappa[key] { return x }
+        let x = deltaKurtosis(measured, a, b)
+        kappa[key] = x
+        return x
+      }
+      let runReference = kurtosisReference(kurtosis: kurtosis, tree: try SpanningTrees.minimumSpanningTree(nodes: spanned, cost: d))
+      func runs(_ a: Int, _ b: Int) -> Double { runEstimate(kurtosis(a, b), reference: runReference) }
+      func cost(_ a: Int, _ b: Int) -> Double { d(a, b) * runs(a, b).squareRoot() }
       var tree: [SpanningTrees.Edge]
       if backbone.isEmpty {
-        tree = try SpanningTrees.minimumSpanningTree(nodes: placed, cost: d)
+        tree = try SpanningTrees.minimumSpanningTree(nodes: placed, cost: cost)
       } else {
-        tree = try SpanningTrees.minimumSpanningTree(nodes: backbone, cost: d)
+        tree = try SpanningTrees.minimumSpanningTree(nodes: backbone, cost: cost)
         for x in placed where isLeaf(x) {
           // A leaf's parent is the nearest backbone member, or a coarser-grained leaf (int8 before
           // 4-bit) when that is nearer still.
@@ -497,13 +516,16 @@ public enum ForestInference {
       for e in tree {
         let (p, c) = orientation(e, root: root, tree: tree)
         let pr = pair(members[p], members[c])
-        var evidence = [String(format: "%@ %.4g", options.distance.rawValue, e.cost)]
+        var evidence = [String(format: "%@ %.4g", options.distance.rawValue, d(e.a, e.b))]
+        if let x = kurtosis(e.a, e.b) {
+          evidence.append(String(format: "delta kurtosis %.2f (looks like %.1f optimisation run(s))", x, runs(e.a, e.b)))
+        }
         evidence.append(contentsOf: confidence.basis[edgeKey(e)] ?? [])
         edges.append(
           ForestEdge(
-            parent: members[p], child: members[c], relation: relation(nodes[members[p]], nodes[members[c]], distance: e.cost, evidence: &evidence),
-            pValue: pr?.pValue, logP: pr?.logP, adjustedLogP: pr?.adjustedLogP, distance: e.cost,
-            placementConfidence: placementMargin(e, tree: tree, nodes: placed, distance: d),
+            parent: members[p], child: members[c], relation: relation(nodes[members[p]], nodes[members[c]], distance: d(e.a, e.b), evidence: &evidence),
+            pValue: pr?.pValue, logP: pr?.logP, adjustedLogP: pr?.adjustedLogP, distance: d(e.a, e.b),
+            placementConfidence: placementMargin(e, tree: tree, nodes: placed, distance: cost),
             directionConfidence: confidence.edge[edgeKey(e)] ?? 0.5, mergeWeight: nil, evidence: evidence))
       }
       for (x, fit) in merges.sorted(by: { $0.key < $1.key }) {
@@ -591,7 +613,53 @@ public enum ForestInference {
       for b in nodes where !side.contains(b) && !(a == e.a && b == e.b) && !(a == e.b && b == e.a) { second = min(second, distance(a, b)) }
     }
     guard second.isFinite, second > 0 else { return second.isFinite ? 0 : 1 }
-    return max(0, min(1, 1 - e.cost / second))
+    return max(0, min(1, 1 - distance(e.a, e.b) / second))
+  }
+
+  /// Elements of the merge sample the delta kurtosis reads at most per pair.
+  static let kurtosisSample = 1 << 16
+
+  /// The energy-weighted excess kurtosis of the difference of members `a` and `b` (family
+  /// positions) over their sampled matrices: per matrix t, κₜ = m₄/m₂² − 3 of δ = b − a (central
+  /// moments), weighted by Σδ²; matrices with δ ≡ 0 are skipped. Nil when nothing differs.
+  static func deltaKurtosis(_ m: Measure, _ a: Int, _ b: Int) -> Double? {
+    let total = m.matrixRanges.reduce(0) { $0 + $1.count }
+    let step = max(1, total / kurtosisSample)
+    var weighted = 0.0
+    var energy = 0.0
+    for r in m.matrixRanges {
+      var (s1, s2, s3, s4, c) = (0.0, 0.0, 0.0, 0.0, 0.0)
+      for x in stride(from: r.lowerBound, to: r.upperBound, by: step) {
+        let d = Double(m.samples[b][x]) - Double(m.samples[a][x])
+        let d2 = d * d
+        (s1, s2, s3, s4, c) = (s1 + d, s2 + d2, s3 + d2 * d, s4 + d2 * d2, c + 1)
+      }
+      guard c >= 8 else { continue }
+      let mean = s1 / c
+      let m2 = s2 / c - mean * mean
+      guard m2 > 0 else { continue }
+      let m4 = s4 / c - 4 * mean * s3 / c + 6 * mean * mean * s2 / c - 3 * mean * mean * mean * mean
+      weighted += (m4 / (m2 * m2) - 3) * s2
+      energy += s2
+    }
+    return energy > 0 ? weighted / energy : nil
+  }
+
+  /// The median |κ| of the delta kurtosis over the edges of a plain spanning tree (0 when none
+  /// has one): the kurtosis of one optimisation run in this family.
+  static func kurtosisReference(kurtosis: (Int, Int) -> Double?, tree: [SpanningTrees.Edge]) -> Double {
+    let magnitudes = tree.compactMap { kurtosis($0.a, $0.b).map(abs) }.sorted()
+    guard !magnitudes.isEmpty else { return 0 }
+    let h = magnitudes.count / 2
+    return magnitudes.count % 2 == 1 ? magnitudes[h] : (magnitudes[h - 1] + magnitudes[h]) / 2
+  }
+
+  /// The number of independent optimisation runs a difference of delta kurtosis `x` looks like
+  /// the sum of, m̂ = κ_ref / |x| clipped to [1, 4] (Docs/Forensics.md, "infer --all", step 5);
+  /// 1 without a kurtosis or a reference.
+  static func runEstimate(_ x: Double?, reference: Double) -> Double {
+    guard let x, reference > 0 else { return 1 }
+    return min(4, max(1, reference / max(abs(x), 1e-12)))
   }
 
   /// 0 for float weights, 1 on an int8 grid, 2 on a 4-bit grid.
@@ -648,42 +716,27 @@ public enum ForestInference {
       if let tu = time[u], let tv = time[v], tu != tv { s += (tu < tv ? 1 : -1) * timeWeight }
       return s
     }
-    // Monotone statistics: log norm and kurtosis, each with a sign learned on this family.
+    // Monotone statistics: log norm and kurtosis; each root is credited with how consistently
+    // they move one way along the edges hung from it (no sign is assumed).
     let stats: [(String, (ForestNode) -> Double)] = [("norm", { log(max($0.norm, 1e-30)) }), ("kurtosis", { $0.kurtosis })]
     // Centrality among the members that are not structural leaves (quantized, pruned and permuted
     // copies cluster around their parent and would pull the medoid towards it).
     let total = placed.map { a in backbone.reduce(0.0) { $0 + (a == $1 ? 0 : distance(a, $1)) } }
-    let medoid = backbone.min { a, b in
-      let (ta, tb) = (total[placed.firstIndex(of: a) ?? 0], total[placed.firstIndex(of: b) ?? 0])
-      return (ta, a) < (tb, b)
-    } ?? placed[0]
-    let fromMedoid = depths(root: medoid, tree: tree)
     let plain = tree.filter { structural($0.a, $0.b) == 0 }
-    var trend: [(name: String, sign: Double, scale: Double, value: (ForestNode) -> Double)] = []
+    var trend: [(name: String, scale: Double, value: (ForestNode) -> Double)] = []
     for (name, f) in stats {
       let deltas = plain.map { abs(f(node[$0.a]) - f(node[$0.b])) }.sorted()
       let scale = deltas.isEmpty ? 0 : deltas[deltas.count / 2]
       guard scale > 0 else { continue }
-      let agreement = plain.reduce(0.0) { acc, e in
-        let (p, c) = (fromMedoid[e.a] ?? 0) < (fromMedoid[e.b] ?? 0) ? (e.a, e.b) : (e.b, e.a)
-        return acc + tanh((f(node[c]) - f(node[p])) / scale)
-      }
-      guard agreement != 0, !plain.isEmpty else { continue }
-      // The sign, weighted by how consistently the statistic moves along those edges (1: every
-      // edge the same way and by at least the median step; near 0: no trend).
-      trend.append((name, agreement / Double(plain.count), scale, f))
+      trend.append((name, scale, f))
     }
-    func evidence(_ u: Int, _ v: Int) -> Double {
-      trend.reduce(structural(u, v)) { $0 + trendWeight * $1.sign * tanh(($1.value(node[v]) - $1.value(node[u])) / $1.scale) }
-    }
-    for e in tree {
-      var lines: [String] = []
-      let s = structural(e.a, e.b)
-      if s != 0 { lines.append(String(format: "structure/priors favour %@ as parent (%+.1f)", s > 0 ? node[e.a].label : node[e.b].label, abs(s))) }
-      for t in trend {
-        lines.append(String(format: "%@ %.4g → %.4g (family trend: %@ %@ from parent to child, weight %.2f)", t.name, t.value(node[e.a]), t.value(node[e.b]), t.name, t.sign > 0 ? "grows" : "shrinks", abs(t.sign)))
+    // A trend's agreement with a root: Σ over the plain edges, hung from the root, of
+    // tanh(Δf / scale) from parent to child. Its weight is its own consistency, a / |plain|.
+    func agreement(_ t: (name: String, scale: Double, value: (ForestNode) -> Double), _ depth: [Int: Int]) -> Double {
+      plain.reduce(0.0) { acc, e in
+        let (p, c) = (depth[e.a] ?? 0) < (depth[e.b] ?? 0) ? (e.a, e.b) : (e.b, e.a)
+        return acc + tanh((t.value(node[c]) - t.value(node[p])) / t.scale)
       }
-      basis[edgeKey(e)] = lines
     }
     let core = placed.indices.filter { backbone.contains(placed[$0]) }.map { total[$0] }
     let spread = max(1e-12, (core.max() ?? 0) - (core.min() ?? 0))
@@ -692,11 +745,28 @@ public enum ForestInference {
       let depth = depths(root: r, tree: tree)
       var s = -medoidWeight * min(1, max(0, total[x] - (core.min() ?? 0)) / spread)
       for e in tree {
-        s += (depth[e.a] ?? 0) < (depth[e.b] ?? 0) ? evidence(e.a, e.b) : evidence(e.b, e.a)
+        s += (depth[e.a] ?? 0) < (depth[e.b] ?? 0) ? structural(e.a, e.b) : structural(e.b, e.a)
+      }
+      if !plain.isEmpty {
+        for t in trend {
+          let a = agreement(t, depth)
+          s += trendWeight * a * a / Double(plain.count)
+        }
       }
       score[r] = s
     }
     let best = placed.max { (score[$0] ?? 0, -$0) < (score[$1] ?? 0, -$1) } ?? placed[0]
+    let fromBest = depths(root: best, tree: tree)
+    for e in tree {
+      var lines: [String] = []
+      let s = structural(e.a, e.b)
+      if s != 0 { lines.append(String(format: "structure/priors favour %@ as parent (%+.1f)", s > 0 ? node[e.a].label : node[e.b].label, abs(s))) }
+      for t in trend where !plain.isEmpty {
+        let w = agreement(t, fromBest) / Double(plain.count)
+        lines.append(String(format: "%@ %.4g → %.4g (family trend from the chosen root: %@ %@ from parent to child, weight %.2f)", t.name, t.value(node[e.a]), t.value(node[e.b]), t.name, w >= 0 ? "grows" : "shrinks", abs(w)))
+      }
+      basis[edgeKey(e)] = lines
+    }
     let top = score.values.max() ?? 0
     let weight = score.mapValues { exp($0 - top) }
     let sum = weight.values.reduce(0, +)

@@ -65,6 +65,65 @@ extension Repository {
     return (id, parents.count)
   }
 
+  /// What `recordForest` wrote: one record per member of the forest (the member as child, its
+  /// inferred parents as edges, possibly none), and the members it left out with the reason.
+  public struct ForestRecording: Sendable {
+    public var records: [(child: ObjectID, record: ObjectID, edges: Int)]
+    public var skipped: [(label: String, reason: String)]
+  }
+
+  /// Record the forest `infer --all` recovered: for each member a signed record on
+  /// `refs/inferred` in the format of `recordInference` (Docs/Forensics.md, "Recorded
+  /// inferences"), whose edges are the forest edges with that member as child (its tree parent, or
+  /// its merge parents), each with its placement and direction confidence; an `identical` edge is
+  /// left out and reported, as `recordInference` leaves it out. A family root gets a record
+  /// without edges: it was examined and no parent was found. A later record for the same
+  /// child replaces an older one, from `infer` or `infer --all`. Members whose child commit is
+  /// not in `report.members` are skipped with the reason (none are, for a report of `inferForest`).
+  public func recordForest(_ report: ForestReport, author: String, time: Int64, key: SSHPrivateKey?) throws -> ForestRecording {
+    let f = report.forest
+    func text(_ x: Double?) -> JSONValue { x.map { .string($0.isFinite ? String(format: "%.6g", $0) : "nan") } ?? .null }
+    var byChild: [Int: [ForestEdge]] = [:]
+    for e in f.edges { byChild[e.child, default: []].append(e) }
+    var out = ForestRecording(records: [], skipped: [])
+    for (i, node) in f.nodes.enumerated() {
+      guard report.members.indices.contains(i) else {
+        out.skipped.append((node.label, "not a stored commit: only stored models can be recorded"))
+        continue
+      }
+      let child = report.members[i].commit
+      let priors = report.priors ? "declared parents and commit times as priors" : "weights only"
+      let edges: [JSONValue] = (byChild[i] ?? []).compactMap { e in
+        guard report.members.indices.contains(e.parent) else {
+          out.skipped.append((node.label, "parent \(f.nodes[e.parent].label) is not a stored commit"))
+          return nil
+        }
+        // As in `recordInference`: an identical copy is not a parent edge.
+        guard e.relation != .identical else {
+          out.skipped.append((node.label, "identical to \(f.nodes[e.parent].label): not a parent edge, as in infer --record"))
+          return nil
+        }
+        let basis =
+          e.relation == .mergeOf
+          ? "infer --all: merge fit (\(priors))"
+          : String(format: "infer --all: scored root of the family, direction confidence %.2f (%@)", e.directionConfidence, priors)
+        var fields: [(String, JSONValue)] = [
+          ("parent", .string(report.members[e.parent].commit.hex)), ("relation", .string(e.relation.rawValue)), ("log_p", text(e.logP)),
+          ("direction_basis", .string(basis)), ("evidence", .array(e.evidence.map { .string($0) })),
+          ("placement_confidence", text(e.placementConfidence)), ("direction_confidence", text(e.directionConfidence)),
+        ]
+        if let w = e.mergeWeight { fields.append(("merge_weight", text(w))) }
+        return .object(fields)
+      }
+      let id = try appendRecord(
+        to: Self.inferredRef, role: "inferred-log", message: "infer --all: \(edges.count) inferred parent(s) of \(child.short)",
+        params: .object([("inferred", .object([("child", .string(child.hex)), ("edges", .array(edges))]))]), author: author, time: time,
+        key: key, operation: "infer --all --record")
+      out.records.append((child, id, edges.count))
+    }
+    return out
+  }
+
   /// The current verdict of every examined child (the newest record per child wins).
   public func inferenceVerdicts(signers: AllowedSigners? = nil) throws -> [ObjectID: InferenceVerdict] {
     var out: [ObjectID: InferenceVerdict] = [:]

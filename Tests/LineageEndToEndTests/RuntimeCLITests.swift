@@ -138,6 +138,45 @@ import Testing
     #expect(path.stderr.contains("--record needs a stored model"))
   }
 
+  /// infer --all --record on a copy of the demo (the shared demo stays unrecorded): one signed
+  /// record per model, the edges shown by graph, log and descendants --inferred, verified; a
+  /// second recording replaces the verdicts; MoTHer's forest is not recorded.
+  @Test func inferAllRecordsTheForest() throws {
+    let dir = TemporaryDirectory("lineage-forest-record")
+    let d = "\(dir.path)/d"
+    try FileManager.default.copyItem(atPath: Self.demo.1, toPath: d)
+    let tags = ["base", "ft-copy", "ft-reverse", "lora-trigger", "int8", "pruned", "merge", "unrelated"]
+    let out = try lineage(["infer", "--all", "--weights-only", "--record", "--json"] + tags, in: d)
+    let json = try #require(parseJSON(out.stdout) as? [String: Any])
+    let recorded = try #require(json["recorded"] as? [String: Any])
+    let records = try #require(recorded["records"] as? [[String: Any]])
+    #expect(records.count == 8, "\(records)")
+    #expect(records.reduce(0) { $0 + ($1["edges"] as? Int ?? 0) } == (json["edges"] as? [Any])?.count)
+    #expect((recorded["skipped"] as? [Any])?.isEmpty == true)
+    let graph = try lineage(["graph"], in: d)
+    for relation in ["quantized-from", "pruned-from", "merge-of"] {
+      #expect(graph.stdout.contains("~\(relation)~>"), "\(relation) missing from\n\(graph.stdout)")
+    }
+    let log = try lineage(["log", "int8"], in: d)
+    #expect(log.stdout.contains("inferred ") && log.stdout.contains("(quantized-from)"), "\(log.stdout)")
+    let drawn = try #require(parseJSON(try lineage(["graph", "--format", "json"], in: d).stdout) as? [String: Any])
+    let inferred = (drawn["edges"] as? [[String: Any]] ?? []).filter { $0["inferred"] as? Bool == true }
+    #expect(inferred.count == (json["edges"] as? [Any])?.count, "\(inferred)")
+    try lineage(["descendants", "base", "--inferred", "--json"], in: d)
+    let withEdges = try #require(records.first { ($0["edges"] as? Int ?? 0) > 0 }?["record"] as? String)
+    let show = try #require(parseJSON(try lineage(["show", withEdges, "--json"], in: d).stdout) as? [String: Any])
+    #expect((show["message"] as? String)?.hasPrefix("infer --all: ") == true, "\(show)")
+    #expect("\(show)".contains("direction_confidence") && "\(show)".contains("placement_confidence"), "\(show)")
+    try lineage(["verify", "--all"], in: d)
+    // Again: the newest record per model replaces the older one, so the edges are not doubled.
+    let text = try lineage(["infer", "--all", "--weights-only", "--record"] + tags, in: d)
+    #expect(text.stdout.contains("in 8 record(s) on refs/inferred"), "\(text.stdout)")
+    let again = try lineage(["graph"], in: d)
+    #expect(again.stdout.components(separatedBy: "~merge-of~>").count == graph.stdout.components(separatedBy: "~merge-of~>").count)
+    let refused = try lineage(["infer", "--all", "--mother", "--families", "2", "--record"], in: d, expect: 64)
+    #expect(refused.stderr.contains("--record stores lineage's forest"))
+  }
+
   /// An incident recorded through the CLI replays exactly at its commit, and on base (which lacks
   /// the adapter) the first stage that differs is named.
   @Test func anIncidentIsRecordedListedAndReplayed() throws {

@@ -368,6 +368,9 @@ struct InferAllBench: ParsableCommand {
 
   @Option(help: "Placement distance: pooled-l2, relative-l2 or pearson.") var distance: String = "pooled-l2"
 
+  @Option(help: ArgumentHelp("Keep each lake (its repository and model files) in DIR/seed-N instead of deleting it.", valueName: "dir"))
+  var keep: String?
+
   @Flag(help: "Print the result as JSON.") var json = false
 
   func validate() throws {
@@ -379,8 +382,8 @@ struct InferAllBench: ParsableCommand {
   func run() throws {
     var results: [ForestBenchmarkResult] = []
     for s in seed {
-      let dir = NSTemporaryDirectory() + "lineage-bench-infer-all-\(UUID().uuidString.prefix(8))"
-      defer { try? FileManager.default.removeItem(atPath: dir) }
+      let dir = keep.map { "\($0)/seed-\(s)" } ?? NSTemporaryDirectory() + "lineage-bench-infer-all-\(UUID().uuidString.prefix(8))"
+      defer { if keep == nil { try? FileManager.default.removeItem(atPath: dir) } }
       try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
       results.append(
         try ForestBenchmark.run(directory: dir, families: families, unrelated: unrelated, seed: s, distance: PlacementDistance(rawValue: distance) ?? .pooledL2) {

@@ -13,7 +13,8 @@ struct Descendants: ParsableCommand {
       the relation (fine-tune, quantize, merge…); each descendant is shown with its nearest path \
       of inheritance.
 
-      With --inferred, the parent edges `lineage infer REV --record` stored are followed too, \
+      With --inferred, the parent edges `lineage infer REV --record` and `infer --all --record` \
+      stored are followed too, \
       marked as inferred ("~quantized-from~>" in text, dashed in dot, "inferred" in JSON).
       """)
 

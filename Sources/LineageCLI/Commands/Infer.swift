@@ -4,6 +4,7 @@ import LineageCore
 import LineageForensics
 import LineageKit
 import LineageNative
+import LineageSigning
 
 struct InferCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -45,22 +46,30 @@ struct InferCommand: ParsableCommand {
       --all [REV…] recovers the forest over many stored models (by default every commit a \
       branch or tag names that holds a model): families are the connected components of pairs \
       related at α = 0.01 (Holm over all pairs; no family count needed), each family is placed \
-      by a minimum spanning tree on the distance of its weights after aligning hidden units, a \
-      root is chosen per family by scoring direction evidence (quantized and pruned models are \
-      children, permuted copies are children, norm and kurtosis trends learned per family, the \
+      by a minimum spanning tree on the distance of its weights after aligning hidden units, \
+      raised for pairs whose difference looks like a sum of several training runs (its \
+      per-element kurtosis), a root is chosen per family by scoring direction evidence \
+      (quantized and pruned models are children, permuted copies are children, how \
+      consistently norm and kurtosis move away from the root, the \
       most central model, and declared parents and commit times unless --weights-only), and \
       merges become extra parents. Each edge has a p-value, a placement confidence and a \
       direction confidence, all margins in [0, 1] and not probabilities (Docs/Forensics.md). \
       --mother runs MoTHer's algorithm instead (kurtosis-penalised Chu–Liu/Edmonds), which \
       needs --families N.
 
-      Not built yet (issue 7): calibration against an empirical null, and --record for --all.
+      --all --record stores the forest on refs/inferred: one signed record per model placed, \
+      its inferred parents (tree parent or merge parents, with placement and direction \
+      confidence) as edges, none for a family root; like a single-target record it replaces that \
+      model's earlier verdict. Not with --mother.
+
+      Not built yet (issue 7): calibration against an empirical null.
 
       Examples:
         lineage infer downloads/model.safetensors
         lineage infer suspect/ --among base --among ft --json
         lineage infer --all
         lineage infer --all v1 v2 v3 --weights-only --json
+        lineage infer --all --weights-only --record
         lineage infer --all --mother --families 3
       """)
 
@@ -85,7 +94,7 @@ struct InferCommand: ParsableCommand {
 
   @Option(help: "How names map to layers: auto, llama, gpt2, bert, vit, gguf or none.") var grouping: String = "auto"
 
-  @Flag(help: "Record the inferred parents as a signed record on refs/inferred (TARGET must be a revision).") var record = false
+  @Flag(help: "Record the inferred parents as a signed record on refs/inferred (TARGET must be a revision; with --all, one record per model).") var record = false
 
   @Flag(help: "Do not sign the record, even with user.signingKey configured.") var noSign = false
 
@@ -108,7 +117,7 @@ struct InferCommand: ParsableCommand {
       throw ValidationError("--distance must be one of " + PlacementDistance.allCases.map(\.rawValue).joined(separator: ", "))
     }
     if all {
-      guard !record else { throw ValidationError("--record is not built for --all yet") }
+      guard !(record && mother) else { throw ValidationError("--record stores lineage's forest, not the MoTHer comparison: drop --mother") }
       guard among.isEmpty else { throw ValidationError("--among does not apply to --all: list the revisions as arguments") }
       guard !mother || (families ?? 0) >= 1 else { throw ValidationError("--mother needs --families N (N ≥ 1): MoTHer does not find the number of families") }
       guard mother || families == nil else { throw ValidationError("--families applies only to --mother (lineage finds the families)") }
@@ -116,6 +125,14 @@ struct InferCommand: ParsableCommand {
       guard targets.count == 1 else { throw ValidationError("give one model to place, or --all to place many") }
       guard !mother, families == nil, !weightsOnly else { throw ValidationError("--mother, --families and --weights-only apply only to --all") }
     }
+  }
+
+  /// The key records are signed with (none with --no-sign or without user.signingKey) and the author.
+  func signer(_ repo: Repository) throws -> (SSHPrivateKey?, String) {
+    let settings = try UserEnvironment.settings(repo)
+    let key = try UserEnvironment.signingKeyPath(settings, root: repo.root, override: signingKey.map(repository.path), noSign: noSign)
+      .map { try SigningKeys.load(path: $0) }
+    return (key, UserEnvironment.author(settings))
   }
 
   func run() throws {
@@ -126,7 +143,12 @@ struct InferCommand: ParsableCommand {
       if mother, let families { options.method = .mother(families: families) }
       let report = try repo.inferForest(
         revisions: targets.isEmpty ? nil : targets, priors: !weightsOnly && !mother, options: options, progress: TerminalProgress())
-      ForestRendering.render(report, json: json, method: mother ? "mother" : "lineage", alpha: options.alpha)
+      var recorded: Repository.ForestRecording?
+      if record {
+        let (key, author) = try signer(repo)
+        recorded = try repo.recordForest(report, author: author, time: try Clock.now(), key: key)
+      }
+      ForestRendering.render(report, json: json, method: mother ? "mother" : "lineage", alpha: options.alpha, recorded: recorded)
       return
     }
     let target = targets[0]
@@ -160,10 +182,7 @@ struct InferCommand: ParsableCommand {
       guard let own else {
         throw CommandFailure(message: "--record needs a stored model: commit \(target) first, then `lineage infer REV --record`", code: ErrorReport.Code.badInput)
       }
-      let settings = try UserEnvironment.settings(repo)
-      let key = try UserEnvironment.signingKeyPath(settings, root: repo.root, override: signingKey.map(repository.path), noSign: noSign)
-        .map { try SigningKeys.load(path: $0) }
-      let author = UserEnvironment.author(settings)
+      let (key, author) = try signer(repo)
       recorded = try repo.recordInference(child: own, matches: matches, author: author, time: try Clock.now(), key: key)
     }
     let shown = top > 0 ? Array(all.prefix(top)) : all

@@ -1,4 +1,5 @@
 import Foundation
+import LineageCore
 import LineageForensics
 import LineageStore
 
@@ -29,6 +30,39 @@ extension Repository {
       return try null.score(a, b) { _, _ in progress.advance(1) }
     } catch let e as ForensicsError {
       throw KitError.forensics(e.description)
+    }
+  }
+}
+
+/// One `infer` candidate scored against an empirical null (`infer --null`).
+public struct MatchScore: Sendable {
+  public var commit: ObjectID
+  /// The pair statistics of the query and the candidate against the null; nil when not scored.
+  public var score: NullScore?
+  /// Why the candidate was not scored (another tensor signature than the null's).
+  public var unavailable: String?
+  /// The unit-matching statistic's place in the null (`unit_neg_log_p`), the one `infer`'s
+  /// analytic p-value comes from.
+  public var units: NullScore.Statistic? { score?.statistics.first { $0.name == .unitNegLogP } }
+}
+
+extension Repository {
+  /// Score each match's candidate (its stored tensors) with the query against `null`: the
+  /// empirical calibration of `infer`'s relatedness (Docs/Forensics.md, "Scoring"). A candidate
+  /// of another tensor signature than the null's is reported with the reason, not scored.
+  public func scoreMatches(_ query: ModelTensors, _ matches: [InferenceMatch], null: NullModel, progress: ProgressSink = SilentProgress()) throws
+    -> [MatchScore]
+  {
+    progress.begin("Scoring against the null", total: UInt64(matches.count), unit: .items)
+    defer { progress.end() }
+    return try matches.map { m in
+      defer { progress.advance(1) }
+      let candidate = try modelTensors(revision: m.commit.hex)
+      do {
+        return MatchScore(commit: m.commit, score: try null.score(query, candidate) { _, _ in }, unavailable: nil)
+      } catch let e as ForensicsError {
+        return MatchScore(commit: m.commit, score: nil, unavailable: e.description)
+      }
     }
   }
 }

@@ -53,5 +53,18 @@ import Testing
     dir.write("bad/null.json", Array(#"{"format": "lineage-null/9"}"#.utf8))
     let bad = try lineage(["score", "base", "tuned", "--null", "bad"], in: d, expect: 4)
     #expect(bad.stderr.contains("is not lineage-null/1") && bad.stderr.contains("hint: build a null"))
+
+    // infer --null: base stored, the tuned download calibrated against the same null.
+    try lineage(["init"], in: d)
+    try lineage(["commit", "base", "-m", "base", "--tag", "base", "--no-sign"], in: d)
+    let inferred = try #require(parseJSON(try lineage(["infer", "tuned", "--null", "nulls/small", "--json"], in: d).stdout) as? [String: Any])
+    #expect((inferred["null"] as? [String: Any])?["pairs"] as? Int == 6)
+    let first = try #require((inferred["candidates"] as? [[String: Any]])?.first)
+    let empirical = try #require(first["empirical"] as? [String: Any])
+    #expect(empirical["statistic"] as? String == "unit_neg_log_p" && empirical["p_value"] as? Double == 1.0 / 7 && empirical["null_size"] as? Int == 6)
+    let table = try lineage(["infer", "tuned", "--null", "nulls/small"], in: d).stdout
+    #expect(table.contains("null p = (1+k)/(N+1)") && table.contains("0.143 = 1/7") && table.contains("smallest p-value it can give is 1/7"), "\(table)")
+    let refused = try lineage(["infer", "--all", "--null", "nulls/small"], in: d, expect: 64)
+    #expect(refused.stderr.contains("does not apply to --all"))
   }
 }

@@ -69,6 +69,37 @@ import Testing
     #expect(relation(tuned, "base")?.relation == .related)
   }
 
+  /// `infer --null`: each candidate scored against an empirical null of independent models. The
+  /// fine-tune's parent is past every null pair (p = 1/(N+1)); the unrelated model is not; a null
+  /// of another tensor signature scores nothing and says why.
+  @Test func candidatesAreCalibratedAgainstAnEmpiricalNull() throws {
+    let f = try family()
+    let models = try (100...104).map { k -> ModelTensors in
+      try RunnableModel(label: "n\(k)", architecture: arch, parameters: Parameters.initialise(arch, seed: UInt64(k))).write(to: f.dir.file("null/n\(k)"))
+      return try Repository.modelTensors(atPath: f.dir.file("null/n\(k)"))
+    }
+    let null = try Repository.buildNull(models)
+    #expect(null.pairs.count == 10)
+    try RunnableModel(label: "q", architecture: arch, parameters: noisy(f.ft1, seed: 9, scale: 0.002)).write(to: f.dir.file("q/q"))
+    let query = try Repository.modelTensors(atPath: f.dir.file("q/q"))
+    let matches = try f.repo.infer(query)
+    let scores = try f.repo.scoreMatches(query, matches, null: null)
+    #expect(scores.map(\.commit) == matches.map(\.commit))
+    let byTag = Dictionary(uniqueKeysWithValues: zip(matches.map { String($0.candidate.label.prefix { $0 != " " }) }, scores))
+    let parent = try #require(byTag["ft1"]?.units?.summary)
+    #expect(parent.pValue == 1.0 / 11 && parent.atLeastAsExtreme == 0)
+    let unrelated = try #require(byTag["other"]?.units?.summary)
+    #expect(unrelated.pValue > 1.0 / 11)
+    // A null of another architecture: every candidate reported, none scored.
+    let small = Architecture.transformer(vocab: 16, context: 8, hidden: 16, layers: 1, heads: 2, intermediate: 32)
+    let others = try (200...202).map { k -> ModelTensors in
+      try RunnableModel(label: "s\(k)", architecture: small, parameters: Parameters.initialise(small, seed: UInt64(k))).write(to: f.dir.file("small/s\(k)"))
+      return try Repository.modelTensors(atPath: f.dir.file("small/s\(k)"))
+    }
+    let wrong = try f.repo.scoreMatches(query, matches, null: try Repository.buildNull(others))
+    #expect(wrong.count == matches.count && wrong.allSatisfy { $0.score == nil && ($0.unavailable ?? "").contains("signature") })
+  }
+
   @Test func aCopyIsIdenticalAndADtypeChangeIsAConversion() throws {
     let f = try family()
     let same = try infer(f, f.ft2, "copy")

@@ -62,11 +62,15 @@ struct InferCommand: ParsableCommand {
       confidence) as edges, none for a family root; like a single-target record it replaces that \
       model's earlier verdict. Not with --mother.
 
-      Not built yet (issue 7): calibration against an empirical null.
+      --null DIR also scores each shown candidate against an empirical null of independent \
+      models (`lineage null build`): the unit-matching statistic's add-one p-value (1+k)/(N+1) \
+      among the null's N pairs, and its z-score, beside the analytic p-value. Candidates of \
+      another tensor signature than the null's are listed as not scored, with the reason.
 
       Examples:
         lineage infer downloads/model.safetensors
         lineage infer suspect/ --among base --among ft --json
+        lineage infer suspect/ --null nulls/small
         lineage infer --all
         lineage infer --all v1 v2 v3 --weights-only --json
         lineage infer --all --weights-only --record
@@ -103,6 +107,9 @@ struct InferCommand: ParsableCommand {
 
   @Flag(help: "Print the result as JSON.") var json = false
 
+  @Option(help: ArgumentHelp("Also score the shown candidates against this empirical null (`lineage null build`).", valueName: "dir"))
+  var null: String?
+
   @Option(help: "Candidates tested in full after ranking by sketch.") var shortlist: Int = 8
 
   @Flag(help: "Test every candidate in full instead of screening by sketch.") var noSketch = false
@@ -117,6 +124,7 @@ struct InferCommand: ParsableCommand {
       throw ValidationError("--distance must be one of " + PlacementDistance.allCases.map(\.rawValue).joined(separator: ", "))
     }
     if all {
+      guard null == nil else { throw ValidationError("--null scores one model's candidates; it does not apply to --all") }
       guard !(record && mother) else { throw ValidationError("--record stores lineage's forest, not the MoTHer comparison: drop --mother") }
       guard among.isEmpty else { throw ValidationError("--among does not apply to --all: list the revisions as arguments") }
       guard !mother || (families ?? 0) >= 1 else { throw ValidationError("--mother needs --families N (N ≥ 1): MoTHer does not find the number of families") }
@@ -187,6 +195,23 @@ struct InferCommand: ParsableCommand {
     }
     let shown = top > 0 ? Array(all.prefix(top)) : all
     let limits = ForestRendering.limits
+    var calibrated: [String: MatchScore] = [:]
+    var nullModel: NullModel?
+    if let null {
+      let model = try NullModel.load(from: repository.path(null))
+      nullModel = model
+      let scored = try repo.scoreMatches(query, Array(matches.prefix(shown.count)), null: model, progress: TerminalProgress())
+      for (m, s) in zip(matches, scored) { calibrated[m.candidate.label] = s }
+    }
+    func empirical(_ label: String) -> Any {
+      guard let s = calibrated[label] else { return NSNull() }
+      if let why = s.unavailable { return ["unavailable": why] }
+      guard let u = s.units, let summary = u.summary else { return ["unavailable": "the statistic is absent for this pair"] }
+      return [
+        "statistic": u.name.rawValue, "p_value": summary.pValue, "at_least_as_extreme": summary.atLeastAsExtreme, "null_size": u.nullSize,
+        "z_score": number(summary.zScore), "smallest_p_value": number(u.smallestPValue),
+      ] as [String: Any]
+    }
     func number(_ x: Double?) -> Any { x.map { $0.isFinite ? $0 : "nan" as Any } ?? NSNull() }
     if json {
       Render.json([
@@ -198,6 +223,7 @@ struct InferCommand: ParsableCommand {
           ] as [String: Any]
         } ?? NSNull(),
         "recorded": recorded.map { ["record": $0.record.hex, "edges": $0.edges] as [String: Any] } ?? NSNull(),
+        "null": nullModel.map { ["architecture": $0.architecture, "models": $0.models.count, "pairs": $0.pairs.count] as [String: Any] } ?? NSNull(),
         "candidates": shown.map { c -> [String: Any] in
           var v: [String: Any] = [
             "candidate": c.label, "relation": c.relation.rawValue, "direction_basis": c.directionBasis, "p_value": number(c.pValue),
@@ -207,6 +233,7 @@ struct InferCommand: ParsableCommand {
           if let r = c.adapterRank { v["adapter_rank"] = r }
           if !c.adapterLayers.isEmpty { v["adapter_layers"] = c.adapterLayers }
           if let w = c.mergeWeight { v["merge_weight"] = w }
+          if nullModel != nil { v["empirical"] = empirical(c.label) }
           return v
         },
       ])
@@ -226,15 +253,27 @@ struct InferCommand: ParsableCommand {
     } else {
       Render.line("no stored model is related at α = \(options.alpha)")
     }
-    var rows = [["candidate", "relation", "direction", "log p", "distance", "evidence"]]
+    var rows = [["candidate", "relation", "direction", "log p"] + (nullModel == nil ? [] : ["null p = (1+k)/(N+1)"]) + ["distance", "evidence"]]
     for c in shown {
       let direction = c.queryIsChild.map { $0 ? "target is child" : "candidate is child" } ?? "-"
-      rows.append([
-        c.label, c.relation.rawValue, direction, c.logP.map { String(format: "%.1f", $0) } ?? "-", String(format: "%.4f", c.distance),
-        c.evidence.joined(separator: "; "),
-      ])
+      var nullText: [String] = []
+      if nullModel != nil {
+        let s = calibrated[c.label]
+        nullText = [
+          s?.units?.summary.map { String(format: "%.3g = %d/%d", $0.pValue, 1 + $0.atLeastAsExtreme, $0.nullSize + 1) }
+            ?? (s?.unavailable.map { "not scored: \($0)" } ?? "-")
+        ]
+      }
+      rows.append(
+        [c.label, c.relation.rawValue, direction, c.logP.map { String(format: "%.1f", $0) } ?? "-"] + nullText + [
+          String(format: "%.4f", c.distance), c.evidence.joined(separator: "; "),
+        ])
     }
     Render.table(rows)
+    if let nullModel {
+      Render.line(
+        "null: \(nullModel.architecture), \(nullModel.models.count) models, \(nullModel.pairs.count) pairs; the smallest p-value it can give is 1/\(nullModel.pairs.count + 1)")
+    }
     Render.line(limits)
     if let recorded {
       Render.line("recorded \(recorded.edges) inferred parent edge(s) in \(recorded.record.short) on refs/inferred")

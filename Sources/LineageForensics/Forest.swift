@@ -155,9 +155,26 @@ public enum ForestInference {
     let canonical = models.map { m in Dictionary(m.items.map { (TensorNames.canonical($0.entry.name), $0) }, uniquingKeysWith: { x, _ in x }) }
     switch options.method {
     case .lineage:
-      return try lineage(models: models, canonical: canonical, options: options, progress: progress)
+      var forest = try lineage(models: models, canonical: canonical, options: options, progress: progress)
+      try labelAdapters(&forest, models: models, progress: progress)
+      return forest
     case .mother(let k):
       return try mother(models: models, canonical: canonical, families: k, options: options, progress: progress)
+    }
+  }
+
+  /// Name the fine-tune edges that are adapters: the child compared with its parent as
+  /// single-target `infer` does, and `adapter-of` when every changed matrix differs by a
+  /// low-rank matrix (Docs/Forensics.md, "Relations"); the rank and layers join the evidence.
+  static func labelAdapters(_ forest: inout ForestResult, models: [ModelTensors], progress: (String, Int, Int) -> Void) throws {
+    let edges = forest.edges.indices.filter { forest.edges[$0].relation == .finetunedFrom }
+    for (k, e) in edges.enumerated() {
+      defer { progress("Naming adapters", k + 1, edges.count) }
+      let edge = forest.edges[e]
+      guard let r = try Infer.run(query: models[edge.child], candidates: [models[edge.parent]]).first, r.relation == .adapterOf else { continue }
+      forest.edges[e].relation = .adapterOf
+      forest.edges[e].evidence.append(
+        "low-rank difference: rank ≤ \(r.adapterRank ?? 0) in layer(s) \(r.adapterLayers.map(String.init).joined(separator: ", "))")
     }
   }
 

@@ -20,6 +20,11 @@ public struct ForestScore: Sendable {
   public var structuralDirected: Int
   public var finetuneEdges: Int
   public var finetuneDirected: Int
+  /// Adapters (tree edges whose child is a low-rank adapter of its parent), those whose edge is
+  /// named `adapter-of`, and edges named `adapter-of` whose child is no adapter.
+  public var adapters: Int = 0
+  public var adaptersNamed: Int = 0
+  public var adapterFalse: Int = 0
   public var merges: Int
   /// Merges whose inferred parents are exactly the two true parents.
   public var mergesRecovered: Int
@@ -155,6 +160,7 @@ public enum ForestBenchmark {
       var undirected = Set<String>()
       var directed = Set<String>()
       var inferredParents: [String: [String]] = [:]
+      for e in forest.edges where e.relation == .adapterOf && !name[e.child].hasSuffix("-lora") { s.adapterFalse += 1 }
       for e in forest.edges {
         let (p, c) = (name[e.parent], name[e.child])
         undirected.insert([p, c].sorted().joined(separator: "|"))
@@ -172,6 +178,10 @@ public enum ForestBenchmark {
         let p = ps[0]
         s.treeEdges += 1
         let isStructural = structural.contains(child)
+        if child.hasSuffix("-lora") {
+          s.adapters += 1
+          if forest.edges.contains(where: { name[$0.parent] == p && name[$0.child] == child && $0.relation == .adapterOf }) { s.adaptersNamed += 1 }
+        }
         if isStructural { s.structuralEdges += 1 } else { s.finetuneEdges += 1 }
         if undirected.contains([p, child].sorted().joined(separator: "|")) { s.placed += 1 }
         if directed.contains("\(p)>\(child)") {

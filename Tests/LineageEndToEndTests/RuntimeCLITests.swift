@@ -95,6 +95,8 @@ import Testing
       #expect(parents("int8", "quantized-from") == ["ft-copy"], "\(edges)")
       #expect(parents("pruned", "pruned-from") == ["ft-copy"])
       #expect(parents("merge", "merge-of") == ["ft-copy", "ft-reverse"])
+      #expect(parents("lora-trigger", "adapter-of") == ["base"], "\(edges)")
+      #expect(parents("ft-copy", "finetuned-from") == ["base"] && parents("ft-reverse", "finetuned-from") == ["base"])
       #expect(edges.count == 7)
       for e in edges {
         let confidence = try #require(e["direction_confidence"] as? Double)

@@ -394,7 +394,7 @@ struct InferAllBench: ParsableCommand {
       [
         "purity_hits": x.purityHits, "models": x.models, "tree_edges": x.treeEdges, "placed": x.placed, "directed": x.directed,
         "structural_edges": x.structuralEdges, "structural_directed": x.structuralDirected, "finetune_edges": x.finetuneEdges,
-        "finetune_directed": x.finetuneDirected, "merges": x.merges, "merges_recovered": x.mergesRecovered, "unrelated_pairs": x.unrelatedPairs,
+        "finetune_directed": x.finetuneDirected, "adapters": x.adapters, "adapters_named": x.adaptersNamed, "adapter_false": x.adapterFalse, "merges": x.merges, "merges_recovered": x.mergesRecovered, "unrelated_pairs": x.unrelatedPairs,
         "false_relations": x.falseRelations, "ks_distance": x.ksDistance.map { $0 as Any } ?? NSNull(), "seconds": x.seconds, "misses": x.misses,
       ]
     }
@@ -403,12 +403,13 @@ struct InferAllBench: ParsableCommand {
       return
     }
     func pct(_ a: Int, _ b: Int) -> String { b == 0 ? "-" : String(format: "%d/%d (%.1f%%)", a, b, 100 * Double(a) / Double(b)) }
-    var rows = [["seed", "method", "purity", "placed", "directed", "structural", "fine-tune", "merges", "false rel.", "KS", "time"]]
+    var rows = [["seed", "method", "purity", "placed", "directed", "structural", "fine-tune", "adapters named (false)", "merges", "false rel.", "KS", "time"]]
     for r in results {
       for (name, x) in [("lineage", r.lineage), ("MoTHer", r.mother)] {
         rows.append([
           String(r.seed), name, pct(x.purityHits, x.models), pct(x.placed, x.treeEdges), pct(x.directed, x.treeEdges),
-          pct(x.structuralDirected, x.structuralEdges), pct(x.finetuneDirected, x.finetuneEdges), name == "MoTHer" ? "n/a (tree)" : pct(x.mergesRecovered, x.merges),
+          pct(x.structuralDirected, x.structuralEdges), pct(x.finetuneDirected, x.finetuneEdges),
+          name == "MoTHer" ? "n/a" : "\(x.adaptersNamed)/\(x.adapters) (\(x.adapterFalse))", name == "MoTHer" ? "n/a (tree)" : pct(x.mergesRecovered, x.merges),
           pct(x.falseRelations, x.unrelatedPairs), x.ksDistance.map { String(format: "%.3f", $0) } ?? "-", String(format: "%.1f s", x.seconds),
         ])
       }

@@ -171,7 +171,9 @@ public enum ForestInference {
     for (k, e) in edges.enumerated() {
       defer { progress("Naming adapters", k + 1, edges.count) }
       let edge = forest.edges[e]
-      guard let r = try Infer.run(query: models[edge.child], candidates: [models[edge.parent]]).first, r.relation == .adapterOf else { continue }
+      var o = InferOptions()
+      o.scoreDirection = false
+      guard let r = try Infer.run(query: models[edge.child], candidates: [models[edge.parent]], options: o).first, r.relation == .adapterOf else { continue }
       forest.edges[e].relation = .adapterOf
       forest.edges[e].evidence.append(
         "low-rank difference: rank ≤ \(r.adapterRank ?? 0) in layer(s) \(r.adapterLayers.map(String.init).joined(separator: ", "))")

@@ -37,6 +37,10 @@ public struct InferredCandidate: Sendable {
   public var queryIsChild: Bool?
   /// Why the direction is what it is (or why it is unknown).
   public var directionBasis: String
+  /// The weight that `infer --all`'s direction score, run on the query and this candidate alone
+  /// (weights only), gives to `queryIsChild`'s orientation, in [0, 1]: near 1 the weights agree
+  /// with it, near 0 they point the other way (Docs/Forensics.md). nil when not scored.
+  public var directionConfidence: Double? = nil
   /// Fisher-combined unit-matching p-value against independence (and its log); nil without an
   /// MLP pair.
   public var pValue: Double?
@@ -69,6 +73,8 @@ public struct InferOptions: Sendable {
   /// Hypotheses the relatedness test is Holm-corrected over: at least the candidates compared,
   /// more when they were chosen from a larger set (screening by sketch, Docs/Forensics.md).
   public var hypotheses = 0
+  /// Score each derived candidate's direction as a two-model forest (`directionConfidence`).
+  public var scoreDirection = true
   public init() {}
 }
 
@@ -114,6 +120,19 @@ public enum Infer {
       out[nearest].relation = .finetunedFrom
       out[nearest].queryIsChild = true
       out[nearest].directionBasis = "prior: the candidate is stored and the query is not (weights alone do not order a fine-tune pair)"
+    }
+    if options.scoreDirection {
+      let byLabel = Dictionary(compared.map { ($0.0.label, $0.0) }, uniquingKeysWith: { a, _ in a })
+      let derived: Set<Relation> = [.quantizedFrom, .prunedFrom, .adapterOf, .finetunedFrom]
+      for i in out.indices where derived.contains(out[i].relation) {
+        guard let queryIsChild = out[i].queryIsChild, let candidate = byLabel[out[i].label] else { continue }
+        var o = ForestOptions()
+        o.alpha = options.alpha
+        let forest = try ForestInference.run(models: [candidate, query], options: o)
+        guard let e = forest.edges.first(where: { Set([$0.parent, $0.child]) == [0, 1] && $0.relation != .mergeOf }) else { continue }
+        let candidateIsParent = e.parent == 0 ? e.directionConfidence : 1 - e.directionConfidence
+        out[i].directionConfidence = queryIsChild ? candidateIsParent : 1 - candidateIsParent
+      }
     }
     func rank(_ r: InferredCandidate) -> Int {
       structural.contains(r.relation) ? 0 : r.relation == .finetunedFrom ? 1 : r.relation == .related ? 2 : 3

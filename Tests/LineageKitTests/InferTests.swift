@@ -51,8 +51,12 @@ import Testing
     let f = try family()
     let q = try infer(f, Transform.int8RoundTrip(f.ft1), "q8")
     #expect(q.first?.label.hasPrefix("ft1 (") == true && q.first?.relation == .quantizedFrom && q.first?.queryIsChild == true)
+    // The grid orients the pair on weights alone: the two-model direction score agrees.
+    #expect((q.first?.directionConfidence ?? 0) > 0.9, "\(String(describing: q.first?.directionConfidence))")
+    #expect(q.filter { $0.relation == .unrelated }.allSatisfy { $0.directionConfidence == nil })
     let pr = try infer(f, Transform.magnitudePrune(f.ft2, fraction: 0.5), "pruned")
     #expect(pr.first?.label.hasPrefix("ft2 (") == true && pr.first?.relation == .prunedFrom && pr.first?.queryIsChild == true)
+    #expect((pr.first?.directionConfidence ?? 0) > 0.9)
     var adapter = try LowRankAdapter(
       base: f.base, targets: ["model.layers.0.self_attn.q_proj.weight", "model.layers.1.mlp.up_proj.weight"], rank: 2, alpha: 4, seed: 7)
     var rng = Xoshiro(seed: 8)
@@ -65,6 +69,8 @@ import Testing
     #expect(weights.count == 2 && abs(weights[0] - 0.3) < 1e-3 && abs(weights[1] - 0.7) < 1e-3, "\(merged.map { ($0.label, $0.relation) })")
     let tuned = try infer(f, noisy(f.ft1, seed: 9, scale: 0.002), "ft1-more")
     #expect(tuned.first?.label.hasPrefix("ft1 (") == true && tuned.first?.relation == .finetunedFrom)
+    let fine = try #require(tuned.first?.directionConfidence)
+    #expect(fine >= 0 && fine <= 1)
     #expect(relation(tuned, "other")?.relation == .unrelated)
     #expect(relation(tuned, "base")?.relation == .related)
   }
@@ -98,6 +104,35 @@ import Testing
     }
     let wrong = try f.repo.scoreMatches(query, matches, null: try Repository.buildNull(others))
     #expect(wrong.count == matches.count && wrong.allSatisfy { $0.score == nil && ($0.unavailable ?? "").contains("signature") })
+  }
+
+  /// A vocabulary sliced to its first 12 tokens, or extended by 8 new ones (the token tables and
+  /// the head change shape; every other tensor is ft1's): still related to ft1, which ranks first
+  /// with a significant unit-matching p-value, and unrelated to the independent model.
+  @Test func aVocabularySlicedOrExtendedIsStillRelated() throws {
+    let f = try family()
+    for vocab in [12, 24] {
+      let resized = Architecture.transformer(vocab: vocab, context: 8, hidden: 32, layers: 2, heads: 4, intermediate: 64)
+      var p = Parameters.initialise(resized, seed: 50)
+      var rng = Xoshiro(seed: 51)
+      for spec in p.layout.specs {
+        let old = try #require(f.ft1.tensor(spec.name))
+        if old.count == spec.count {
+          p.setTensor(spec.name, old)
+        } else {
+          // Rows of `hidden` (or single values for the bias): the first ones kept, new ones drawn.
+          let width = spec.shape.count == 2 ? spec.shape[1] : 1
+          let rows = spec.count / width
+          let keep = min(rows, old.count / width)
+          p.setTensor(spec.name, Array(old.prefix(keep * width)) + (0..<((rows - keep) * width)).map { _ in 0.02 * rng.normal() })
+        }
+      }
+      let r = try infer(f, p, "vocab\(vocab)")
+      let first = try #require(r.first)
+      #expect(first.label.hasPrefix("ft1 (") && first.relation != .unrelated, "vocab \(vocab): \(r.map { ($0.label, $0.relation) })")
+      #expect((first.logP ?? 0) < log(0.01))
+      #expect(relation(r, "other")?.relation == .unrelated)
+    }
   }
 
   @Test func aCopyIsIdenticalAndADtypeChangeIsAConversion() throws {

@@ -29,8 +29,10 @@ struct InferCommand: ParsableCommand {
       Relatedness is the unit-matching test of `lineage compare` (a p-value against \
       independent models, robust to permuted hidden units), Holm-corrected over the candidates. \
       The direction is given with its \
-      basis: structural (a grid, zeros) or a prior (the stored model came first); weights alone \
-      do not order a fine-tune pair. Weights cannot show distillation or retraining from scratch.
+      basis: structural (a grid, zeros) or a prior (the stored model came first), and with a \
+      confidence in brackets: the weight infer --all's direction score, run on the target and \
+      that candidate alone (weights only), gives to the stated direction (near 0: the weights \
+      point the other way). Weights cannot show distillation or retraining from scratch.
 
       --record stores the edges in which TARGET (a revision) is the child as a signed record on \
       refs/inferred, apart from declared parents: `log` and `graph` show them as inferred, \
@@ -228,7 +230,7 @@ struct InferCommand: ParsableCommand {
           var v: [String: Any] = [
             "candidate": c.label, "relation": c.relation.rawValue, "direction_basis": c.directionBasis, "p_value": number(c.pValue),
             "log_p": number(c.logP), "log_p_holm": number(c.adjustedLogP), "distance": number(c.distance), "mean_cosine": number(c.meanCosine), "evidence": c.evidence,
-            "query_is_child": c.queryIsChild.map { $0 as Any } ?? NSNull(),
+            "query_is_child": c.queryIsChild.map { $0 as Any } ?? NSNull(), "direction_confidence": number(c.directionConfidence),
           ]
           if let r = c.adapterRank { v["adapter_rank"] = r }
           if !c.adapterLayers.isEmpty { v["adapter_layers"] = c.adapterLayers }
@@ -255,7 +257,9 @@ struct InferCommand: ParsableCommand {
     }
     var rows = [["candidate", "relation", "direction", "log p"] + (nullModel == nil ? [] : ["null p = (1+k)/(N+1)"]) + ["distance", "evidence"]]
     for c in shown {
-      let direction = c.queryIsChild.map { $0 ? "target is child" : "candidate is child" } ?? "-"
+      let direction =
+        (c.queryIsChild.map { $0 ? "target is child" : "candidate is child" } ?? "-")
+        + (c.directionConfidence.map { String(format: " (%.2f)", $0) } ?? "")
       var nullText: [String] = []
       if nullModel != nil {
         let s = calibrated[c.label]

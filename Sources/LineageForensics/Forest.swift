@@ -50,6 +50,9 @@ public struct ForestOptions: Sendable {
   public var mergeSample = 1 << 20
   /// Elements per row of one streamed Gram block.
   public var chunk = 1 << 16
+  /// Re-examine fine-tune edges for adapters (one pairwise comparison each); off where only
+  /// the placement and direction are read.
+  public var nameAdapters = true
   public init() {}
 }
 
@@ -156,7 +159,7 @@ public enum ForestInference {
     switch options.method {
     case .lineage:
       var forest = try lineage(models: models, canonical: canonical, options: options, progress: progress)
-      try labelAdapters(&forest, models: models, progress: progress)
+      if options.nameAdapters { try labelAdapters(&forest, models: models, progress: progress) }
       return forest
     case .mother(let k):
       return try mother(models: models, canonical: canonical, families: k, options: options, progress: progress)

@@ -128,6 +128,7 @@ public enum Infer {
         guard let queryIsChild = out[i].queryIsChild, let candidate = byLabel[out[i].label] else { continue }
         var o = ForestOptions()
         o.alpha = options.alpha
+        o.nameAdapters = false
         let forest = try ForestInference.run(models: [candidate, query], options: o)
         guard let e = forest.edges.first(where: { Set([$0.parent, $0.child]) == [0, 1] && $0.relation != .mergeOf }) else { continue }
         let candidateIsParent = e.parent == 0 ? e.directionConfidence : 1 - e.directionConfidence

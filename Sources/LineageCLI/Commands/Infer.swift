@@ -161,6 +161,8 @@ struct InferCommand: ParsableCommand {
       ForestRendering.render(report, json: json, method: mother ? "mother" : "lineage", alpha: options.alpha, recorded: recorded)
       return
     }
+    // The null is read before any model, so that a wrong --null fails before the comparisons.
+    let nullModel = try null.map { try NullModel.load(from: repository.path($0)) }
     let target = targets[0]
     let path = repository.path(target)
     var query: ModelTensors
@@ -198,10 +200,7 @@ struct InferCommand: ParsableCommand {
     let shown = top > 0 ? Array(all.prefix(top)) : all
     let limits = ForestRendering.limits
     var calibrated: [String: MatchScore] = [:]
-    var nullModel: NullModel?
-    if let null {
-      let model = try NullModel.load(from: repository.path(null))
-      nullModel = model
+    if let model = nullModel {
       let scored = try repo.scoreMatches(query, Array(matches.prefix(shown.count)), null: model, progress: TerminalProgress())
       for (m, s) in zip(matches, scored) { calibrated[m.candidate.label] = s }
     }

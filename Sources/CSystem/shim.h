@@ -16,6 +16,15 @@ static inline int lineage_start_writeback(int fd, long long offset, long long le
 #endif
 }
 
+/// The O_DIRECT open flag (writes that bypass the page cache), or 0 where there is none.
+static inline int lineage_o_direct(void) {
+#ifdef O_DIRECT
+  return O_DIRECT;
+#else
+  return 0;
+#endif
+}
+
 #ifdef __linux__
 #include <malloc.h>
 #endif

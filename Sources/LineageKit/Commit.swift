@@ -22,6 +22,10 @@ public struct CommitOptions: Sendable {
   public var data: [DataSpec] = []
   /// The environment capture to store (the caller runs the probe).
   public var environment: EnvironmentCapture?
+  /// A probe to run on its own thread while the files are stored, used when `environment` is
+  /// nil. A probe runs subprocesses (Python) for about a second; run first, it delayed every
+  /// commit by that much.
+  public var environmentProbe: (@Sendable () -> EnvironmentCapture)?
   /// Directory whose git repository is the code anchor; nil records none.
   public var codeDirectory: String?
   public var command: String?
@@ -131,6 +135,7 @@ extension Repository {
     for tag in options.tags where try wrap({ try store.refs.read("refs/tags/\(tag)") }) != nil {
       throw KitError.tagExists(tag)
     }
+    let probe = options.environment == nil ? options.environmentProbe.map(BackgroundResult.init) : nil
     let parents = try options.parents.map { try resolve($0.revision) }
     let parentTensors = try parents.first.map { try tensorsByName(commit: $0) } ?? [:]
     let writer = objects.writer()
@@ -174,7 +179,7 @@ extension Repository {
       parents: zip(parents, parentRoles).map { ParentRef(id: $0, role: $1.1, relation: $1.0) },
       author: options.author, time: options.time, message: options.message)
     record.data = dataRefs
-    if let env = options.environment {
+    if let env = options.environment ?? probe?.wait() {
       let bytes: [UInt8]
       do { bytes = try CanonicalJSON.encode(env.value) } catch { throw KitError.invalidRecord("environment: \(error)") }
       guard bytes.count <= maximumChunkLength else {
@@ -520,6 +525,28 @@ final class FileIngest {
       let added = try wrap { try writer.add(outcome.id, type: .chunk, rawLength: outcome.length, encoded: encoded) }
       if added, encoded.codec.isDelta { deltaChunks += 1 }
     }
+  }
+}
+
+/// A value computed on its own thread (not a dispatch worker: the work may block in waitpid
+/// while `concurrentPerform` keeps every worker busy).
+final class BackgroundResult<T: Sendable>: @unchecked Sendable {
+  private let done = DispatchSemaphore(value: 0)
+  private var value: T?
+
+  init(_ body: @escaping @Sendable () -> T) {
+    let thread = Thread { [self] in
+      value = body()
+      done.signal()
+    }
+    thread.start()
+  }
+
+  /// Wait for the value (once).
+  func wait() -> T {
+    done.wait()
+    done.signal()
+    return value!
   }
 }
 

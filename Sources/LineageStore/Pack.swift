@@ -197,15 +197,13 @@ final class OpenPack: @unchecked Sendable {
 
 /// Appends objects to new packs in `tmp/`; `finish()` makes them visible.
 ///
-/// Not thread-safe: one writer per commit, fed from the committing thread.
+/// Not thread-safe: one writer per commit, fed from the committing thread. The bytes go to disk
+/// from a background thread (`BackgroundWriter`).
 final class PackWriter {
   private let tmpDirectory: String
   private let packDirectory: String
-  private var fd: Int32 = -1
+  private var file: BackgroundWriter?
   private var tmpPath = ""
-  private var buffer: [UInt8] = []
-  private var written: UInt64 = 0
-  private var flushedBytes: UInt64 = 0
   private var records: [PackRecord] = []
   private(set) var finished: [(pack: String, index: String)] = []
 
@@ -216,16 +214,14 @@ final class PackWriter {
 
   deinit { abort() }
 
-  var payloadBytes: UInt64 { written }
+  /// Bytes of the pack being written.
+  var payloadBytes: UInt64 { file?.length ?? 0 }
 
   /// Append one entry; returns its size in the pack (header and payload).
   @discardableResult
   func append(id: ObjectID, type: ObjectType, rawLength: Int, encoded: EncodedObject) throws -> Int {
-    if fd < 0 { try start() }
-    records.append(
-      PackRecord(
-        id: id, offset: written, rawLength: UInt64(rawLength), type: type, codec: encoded.codec,
-        depth: encoded.depth))
+    let file = try self.file ?? start()
+    let offset = file.length
     var w = ByteWriter(capacity: PackFormat.entryHeaderSize + 32)
     w.id(id)
     w.u8(type.packCode)
@@ -234,40 +230,33 @@ final class PackWriter {
     w.u64(UInt64(rawLength))
     w.u64(UInt64(encoded.payload.count))
     if let base = encoded.base { w.id(base) }
-    buffer += w.bytes
-    buffer += encoded.payload
-    let size = w.bytes.count + encoded.payload.count
-    written += UInt64(size)
-    if buffer.count >= 8 << 20 { try flush() }
-    if written >= PackFormat.targetPackBytes { try seal() }
-    return size
+    try w.bytes.withUnsafeBytes { try file.write($0) }
+    try encoded.payload.withUnsafeBytes { try file.write($0) }
+    records.append(
+      PackRecord(
+        id: id, offset: offset, rawLength: UInt64(rawLength), type: type, codec: encoded.codec,
+        depth: encoded.depth))
+    if file.length >= PackFormat.targetPackBytes { try seal() }
+    return w.bytes.count + encoded.payload.count
   }
 
-  private func start() throws {
+  private func start() throws -> BackgroundWriter {
     tmpPath = "\(tmpDirectory)/pack-\(UUID().uuidString).pack"
-    fd = try POSIX.create(tmpPath)
-    buffer = PackFormat.packMagic
-    written = UInt64(buffer.count)
-    flushedBytes = 0
+    let file = try BackgroundWriter(creating: tmpPath)
+    self.file = file
     records = []
-  }
-
-  private func flush() throws {
-    try buffer.withUnsafeBytes { b in try POSIX.writeAll(fd, b, path: tmpPath) }
-    // Start writing these pages to disk now, so the fsync in seal() finds little left to do
-    // and disk time overlaps hashing and compression instead of following them.
-    _ = lineage_start_writeback(fd, Int64(flushedBytes), Int64(buffer.count))
-    flushedBytes += UInt64(buffer.count)
-    buffer.removeAll(keepingCapacity: true)
+    try PackFormat.packMagic.withUnsafeBytes { try file.write($0) }
+    return file
   }
 
   /// Finish the current pack: fsync it, write its index, rename both into `packs/`.
   func seal() throws {
-    guard fd >= 0 else { return }
-    try flush()
-    try POSIX.fsyncFD(fd, path: tmpPath)
-    close(fd)
-    fd = -1
+    guard let file else { return }
+    do { try file.finish() } catch {
+      abort()
+      throw error
+    }
+    self.file = nil
     let index = PackFormat.encodeIndex(records)
     let name = "pack-" + HexEncoding.encode(index.suffix(32))
     let packPath = "\(packDirectory)/\(name).pack"
@@ -281,10 +270,9 @@ final class PackWriter {
 
   /// Drop an unfinished pack.
   func abort() {
-    if fd >= 0 {
-      close(fd)
-      fd = -1
-      POSIX.unlinkFile(tmpPath)
-    }
+    guard let file else { return }
+    file.cancel()
+    self.file = nil
+    POSIX.unlinkFile(tmpPath)
   }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import LineageCore
-import LineageStore
+@testable import LineageStore
 import LineageTestSupport
 import LineageTensor
 import Testing
@@ -8,7 +8,7 @@ import LineageNative
 
 func sha256(_ bytes: [UInt8]) -> [UInt8] { SHA256Hasher.hash(bytes).bytes }
 
-/// Float-like bytes (bf16 of N(0, 0.02²)) whose exponent plane compresses and mantissa does not.
+/// Float-like bytes (bf16 of a norm, 1 + N(0, 0.05²)) whose exponent plane compresses and mantissa does not.
 func floatBytes(_ count: Int, seed: UInt64) -> [UInt8] {
   var out = [UInt8](repeating: 0, count: count)
   let spec = SyntheticCheckpoint.TensorSpec(name: "t", shape: [UInt64(count / 2)], dtype: .bf16)
@@ -278,5 +278,103 @@ func floatBytes(_ count: Int, seed: UInt64) -> [UInt8] {
     #expect(DigestCache(path: path, tmpDirectory: dir.path).entries == [b: []])
     dir.write("file-digests", Array("garbage\n\n".utf8))
     #expect(DigestCache(path: path, tmpDirectory: dir.path).entries.isEmpty)
+  }
+}
+
+@Suite struct BackgroundWriterTests {
+  /// Pieces of awkward sizes across block boundaries, through the page cache and past it.
+  @Test(arguments: [true, false])
+  func piecesArriveInOrderAndComplete(_ bypassingCache: Bool) throws {
+    let dir = TemporaryDirectory()
+    let path = dir.path + "/out"
+    let writer = try BackgroundWriter(creating: path, bypassingCache: bypassingCache)
+    if !bypassingCache { #expect(!writer.bypassesCache) }
+    var expected: [UInt8] = []
+    let sizes = [1, 4095, 4097, BackgroundWriter.blockSize - 3, 12_345, BackgroundWriter.blockSize + 1, 7]
+    for (k, n) in sizes.enumerated() {
+      let piece = seededBytes(n, seed: UInt64(k))
+      try piece.withUnsafeBytes { try writer.write($0) }
+      expected += piece
+    }
+    #expect(writer.length == UInt64(expected.count))
+    try writer.finish()
+    #expect(try POSIX.readWholeFile(path) == expected)
+  }
+
+  @Test func anExistingFileIsNotOverwritten() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.path + "/out"
+    try AtomicFile.write([1, 2, 3], to: path, tmpDirectory: dir.path)
+    #expect(throws: StoreError.self) { try BackgroundWriter(creating: path) }
+    #expect(try POSIX.readWholeFile(path) == [1, 2, 3])
+  }
+
+  @Test func anEmptyFileAndACancelledOne() throws {
+    let dir = TemporaryDirectory()
+    let empty = try BackgroundWriter(creating: dir.path + "/empty")
+    try empty.finish()
+    #expect(try POSIX.readWholeFile(dir.path + "/empty").isEmpty)
+    let cancelled = try BackgroundWriter(creating: dir.path + "/cancelled")
+    try seededBytes(BackgroundWriter.blockSize + 10, seed: 3).withUnsafeBytes { try cancelled.write($0) }
+    cancelled.cancel()
+    // Whatever reached the disk is a prefix; the caller removes the file.
+    let left = try POSIX.readWholeFile(dir.path + "/cancelled")
+    #expect(left.count <= BackgroundWriter.blockSize)
+  }
+}
+
+@Suite struct PlaneCompressionTests {
+  /// An exponent plane: Huffman-coded literals are as small as zstd's match search.
+  @Test func literalsMatchTheMatchSearchOnAnExponentPlane() throws {
+    // A weight matrix (a 1-D spec would be a norm, whose exponents hardly vary).
+    var bytes = [UInt8](repeating: 0, count: 65_536)
+    let spec = SyntheticCheckpoint.TensorSpec(name: "w", shape: [128, 256], dtype: .bf16)
+    bytes.withUnsafeMutableBytes { SyntheticCheckpoint.fill(spec, seed: 11, into: $0) }
+    let plane = stride(from: 1, to: bytes.count, by: 2).map { bytes[$0] }
+    let h = plane.withUnsafeBytes { ChunkCodec.estimatedEntropy($0, stride: 4) }
+    #expect(h > ChunkCodec.matchSearchLimit && h < ChunkCodec.entropyLimit, "entropy \(h)")
+    let literals = try plane.withUnsafeBytes { try Zstd.compress($0, profile: .literals) }
+    let planes = try plane.withUnsafeBytes { try Zstd.compress($0, profile: .planes) }
+    #expect(Double(literals.count) <= Double(planes.count) * 1.01)
+    var back = [UInt8](repeating: 0, count: plane.count)
+    try literals.withUnsafeBytes { f in try back.withUnsafeMutableBytes { try Zstd.decompress(f, into: $0) } }
+    #expect(back == plane)
+  }
+
+  /// A plane of long runs (a mostly-zero tensor) keeps the match search: Huffman alone cannot
+  /// code a byte in under one bit, which would cost 1/8 of the plane.
+  @Test func aPlaneOfRunsKeepsTheMatchSearch() throws {
+    var bytes = [UInt8](repeating: 0, count: 65_536)
+    for k in stride(from: 0, to: bytes.count, by: 2) where k % 1_000 < 20 { bytes[k + 1] = 0x3c }
+    let e = try CodecTests().roundTrip(bytes, width: 2)
+    #expect(e.codec == .planes)
+    #expect(e.payload.count < 65_536 / 64, "\(e.payload.count) bytes")
+  }
+}
+
+@Suite struct ZstdDestinationTests {
+  /// A frame that does not fit is refused without touching a byte past the destination (libzstd
+  /// 1.5.4's ZSTD_compressSequences overran small destinations before lineage stopped giving it any).
+  @Test(arguments: [Zstd.Profile.literals, .planes, .fast])
+  func aFrameThatDoesNotFitLeavesTheBytesAfterTheDestinationAlone(_ profile: Zstd.Profile) {
+    var rng = Xoshiro(seed: 7)
+    for trial in 0..<300 {
+      let n = 1 + Int(rng.next() % 40_000)
+      let bits = Int(rng.next() % 8)
+      let source = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) & UInt8((1 << bits) - 1) }
+      let capacity = Int(rng.next() % UInt64(n + 64))
+      var buffer = [UInt8](repeating: 0xAB, count: capacity + 65_536)
+      let written = source.withUnsafeBytes { src in
+        buffer.withUnsafeMutableBytes { Zstd.compress(src, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<capacity]), profile: profile) }
+      }
+      #expect(buffer[capacity...].allSatisfy { $0 == 0xAB }, "trial \(trial): n \(n), capacity \(capacity)")
+      if let written {
+        var back = [UInt8](repeating: 0, count: n)
+        #expect(throws: Never.self) {
+          try buffer.withUnsafeBytes { f in try back.withUnsafeMutableBytes { try Zstd.decompress(UnsafeRawBufferPointer(rebasing: f[0..<written]), into: $0) } }
+        }
+        #expect(back == source)
+      }
+    }
   }
 }

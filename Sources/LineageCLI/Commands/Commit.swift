@@ -24,7 +24,7 @@ struct Commit: ParsableCommand {
 
       The record also holds (Docs/CommitRecord.md): input data (--data hashes a file or \
       directory; --data-digest records one hashed elsewhere), the environment (OS, CPU, GPU, \
-      BLAS, Python and pip freeze; captured unless --no-environment), the code anchor (git HEAD, \
+      BLAS, Python and its installed packages; captured unless --no-environment), the code anchor (git HEAD, \
       branch, remote, dirty flag and diff digest of --code DIR, default the current directory), \
       the command, hyperparameters (--params FILE as JSON/YAML/TOML, --param k=v) and metrics \
       (--metrics FILE, --metric k=v). The record is signed with user.signingKey when one is \
@@ -62,7 +62,7 @@ struct Commit: ParsableCommand {
   @Option(help: ArgumentHelp("Record this environment variable's value; repeatable.", valueName: "name"))
   var envVar: [String] = []
 
-  @Option(help: ArgumentHelp("Python whose version and pip freeze to record (default: python3 on PATH).", valueName: "path"))
+  @Option(help: ArgumentHelp("Python whose version and installed packages to record (default: python3 on PATH).", valueName: "path"))
   var python: String?
 
   @Option(help: ArgumentHelp("Directory in the training code's git repository (default: current directory).", valueName: "dir"))
@@ -129,9 +129,8 @@ struct Commit: ParsableCommand {
     if !noEnvironment {
       var variables: [String: String] = [:]
       for name in envVar + ["LINEAGE_CONTAINER_IMAGE"] { variables[name] = env[name] }
-      options.environment = EnvironmentProbe(
-        searchPath: UserEnvironment.searchPath, variables: variables, pythonExecutable: python, timeout: 20
-      ).capture()
+      let probe = EnvironmentProbe(searchPath: UserEnvironment.searchPath, variables: variables, pythonExecutable: python, timeout: 20)
+      options.environmentProbe = { probe.capture() }
     }
     options.tags = tag
     options.branch = branch

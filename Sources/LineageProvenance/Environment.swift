@@ -160,6 +160,10 @@ public struct EnvironmentProbe: Sendable {
   /// distribution (importlib.metadata, first on sys.path wins as pip does), or a line starting
   /// with `!` when the package list cannot be read. `pip freeze` gave the same lines but took
   /// 0.8 s of CPU, most of it importing pip, on every commit.
+  ///
+  /// Only the `Name:` and `Version:` headers of each METADATA (or PKG-INFO) file are read: parsing
+  /// whole files with the email parser (`Distribution.metadata`) doubled the time, and the two
+  /// fields never span lines.
   static let pythonScript = """
     import sys
     print(sys.version.split()[0]); print(sys.executable)
@@ -167,8 +171,13 @@ public struct EnvironmentProbe: Sendable {
         import importlib.metadata as md, re
         seen = {}
         for d in md.distributions():
-            name = d.metadata["Name"]
-            if name: seen.setdefault(re.sub(r"[-_.]+", "-", name).lower(), name + "==" + d.version)
+            text = d.read_text("METADATA") or d.read_text("PKG-INFO") or ""
+            name = version = None
+            for line in text.splitlines():
+                if not line: break
+                if name is None and line.startswith("Name:"): name = line[5:].strip()
+                elif version is None and line.startswith("Version:"): version = line[8:].strip()
+            if name and version: seen.setdefault(re.sub(r"[-_.]+", "-", name).lower(), name + "==" + version)
         print("\\n".join(seen.values()))
     except Exception as e:
         print("!" + type(e).__name__)

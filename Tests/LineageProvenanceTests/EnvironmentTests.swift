@@ -63,6 +63,20 @@ let systemPath = ["/usr/bin", "/bin"]
     #expect(packages.contains { $0.lowercased().hasPrefix("pip==") })  // --all lists pip itself
     #expect(packages == packages.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
     #expect(c.summary["python"] == .string(version))
+    // Every ordinary install pip freeze --all lists is there, with the same version (names
+    // compared in their normalised form).
+    func canonical(_ line: String) -> String {
+      let parts = line.split(separator: "==", maxSplits: 1).map(String.init)
+      return parts[0].lowercased().replacing(/[-_.]+/, with: "-") + "==" + (parts.count > 1 ? parts[1] : "")
+    }
+    if case .success(let out) = ProbeProcess.run(
+      python, ["-m", "pip", "freeze", "--all"], environment: ["PATH": systemPath.joined(separator: ":")], timeout: 60),
+      out.status == 0
+    {
+      let pip = Set(out.stdoutText.split(separator: "\n").map(String.init).filter { $0.contains("==") && !$0.hasPrefix("-e") }.map(canonical))
+      #expect(!pip.isEmpty)
+      #expect(pip.isSubset(of: Set(packages.map(canonical))), "missing: \(pip.subtracting(packages.map(canonical)).sorted())")
+    }
   }
 
   @Test func emptySearchPathHasNoPythonAndNoGPU() throws {

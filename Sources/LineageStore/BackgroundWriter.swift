@@ -45,19 +45,9 @@ final class BackgroundWriter: @unchecked Sendable {
   /// cache from the start (tests use it to cover both paths).
   init(creating path: String, bypassingCache: Bool = true) throws {
     self.path = path
-    let flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC
-    var fd: Int32 = -1
-    var direct = false
-    if bypassingCache && lineage_o_direct() != 0 {
-      fd = open(path, flags | lineage_o_direct(), 0o644)
-      direct = fd >= 0
-    }
-    if fd < 0 {
-      fd = open(path, flags, 0o644)
-      if fd < 0 { throw POSIX.error("create", path) }
-    }
-    self.fd = fd
-    self.direct = direct
+    let direct = bypassingCache && lineage_o_direct() != 0 ? try? POSIX.create(path, extraFlags: lineage_o_direct()) : nil
+    self.fd = try direct ?? POSIX.create(path)
+    self.direct = direct != nil
   }
 
   deinit {

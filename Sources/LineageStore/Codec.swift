@@ -402,17 +402,16 @@ public enum ChunkCodec {
       counts[Int(base[k])] &+= 1
       k += stride
     }
-    var total = 0
-    var h = 0.0
-    var merged = [Int](repeating: 0, count: 256)
+    var total: UInt32 = 0
     for v in 0..<256 {
-      merged[v] = Int(counts[v]) + Int(counts[256 + v]) + Int(counts[512 + v]) + Int(counts[768 + v])
-      total += merged[v]
+      counts[v] &+= counts[256 + v] &+ counts[512 + v] &+ counts[768 + v]
+      total &+= counts[v]
     }
     guard total > 0 else { return 0 }
+    var h = 0.0
     let t = Double(total)
-    for c in merged where c > 0 {
-      let q = Double(c) / t
+    for v in 0..<256 where counts[v] > 0 {
+      let q = Double(counts[v]) / t
       h -= q * log2(q)
     }
     return h

@@ -22,8 +22,8 @@ public enum POSIX {
     return fd
   }
 
-  static func create(_ path: String, exclusive: Bool = true) throws -> Int32 {
-    let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC)
+  static func create(_ path: String, exclusive: Bool = true, extraFlags: Int32 = 0) throws -> Int32 {
+    let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC) | extraFlags
     let fd = open(path, flags, 0o644)
     if fd < 0 { throw error("create", path) }
     return fd

@@ -214,9 +214,6 @@ final class PackWriter {
 
   deinit { abort() }
 
-  /// Bytes of the pack being written.
-  var payloadBytes: UInt64 { file?.length ?? 0 }
-
   /// Append one entry; returns its size in the pack (header and payload).
   @discardableResult
   func append(id: ObjectID, type: ObjectType, rawLength: Int, encoded: EncodedObject) throws -> Int {

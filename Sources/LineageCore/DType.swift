@@ -76,6 +76,19 @@ public enum DType: String, Sendable, CaseIterable, Codable {
     }
   }
 
+  /// Significand bits stored below the exponent field of a float dtype (nil for the others).
+  public var mantissaBits: Int? {
+    switch self {
+    case .f64: return 52
+    case .f32: return 23
+    case .f16: return 10
+    case .bf16: return 7
+    case .f8e4m3: return 3
+    case .f8e5m2: return 2
+    default: return nil
+    }
+  }
+
   /// The byte length of a tensor of `shape`, or nil when the product overflows or, for a
   /// quantized type, the last dimension is not a whole number of blocks.
   public func byteLength(shape: [UInt64]) -> UInt64? {

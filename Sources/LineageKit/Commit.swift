@@ -104,6 +104,8 @@ struct ChunkJob {
   var base: ObjectID?
   var baseDepth: UInt8
   var deltaCodec: Codec = .xorDelta
+  /// Significand bits of the dtype's elements, for codec 5.
+  var mantissa: Int = 0
   var owner: Int
 }
 
@@ -358,9 +360,12 @@ final class FileIngest {
     if let p = parentTensors[t.name], p.dtype == t.dtype, p.shape == t.shape { parentChunks = p.chunks }
     var jobs: [ChunkJob] = []
     var offset = t.offset
-    // Ulp distances for floats (Docs/ObjectFormat.md §4, codec 4), where a version 1 store
-    // does not forbid them; XOR for everything else.
-    let deltaCodec: Codec = t.dtype.isFloat && repository.store.allowsSubDelta ? .subDelta : .xorDelta
+    // Ulp distances for floats (Docs/ObjectFormat.md §4): split into lengths and bits (codec 5)
+    // in a version 3 store, byte-planed (codec 4) in a version 2 store; XOR for everything else
+    // and in a version 1 store.
+    let store = repository.store
+    let deltaCodec: Codec =
+      !t.dtype.isFloat ? .xorDelta : store.allowsUlpBits ? .ulpBits : store.allowsSubDelta ? .subDelta : .xorDelta
     for (k, length) in ChunkPlan.tensorChunks(byteLength: t.byteLength, width: t.dtype.width).enumerated() {
       var base: ObjectID?
       var depth: UInt8 = 0
@@ -373,7 +378,7 @@ final class FileIngest {
       jobs.append(
         ChunkJob(
           fileOffset: offset, length: length, width: t.dtype.width, base: base, baseDepth: depth, deltaCodec: deltaCodec,
-          owner: owner))
+          mantissa: t.dtype.mantissaBits ?? 0, owner: owner))
       offset += UInt64(length)
     }
     return jobs
@@ -499,14 +504,15 @@ final class FileIngest {
     if case let (baseID, baseBytes)? = base {
       delta = baseBytes.withUnsafeBytes {
         ChunkCodec.encodeDelta(
-          bytes, base: $0, baseID: baseID, baseDepth: job.baseDepth, width: job.width, limit: job.length, codec: job.deltaCodec)
+          bytes, base: $0, baseID: baseID, baseDepth: job.baseDepth, width: job.width, limit: job.length, codec: job.deltaCodec,
+          mantissa: job.mantissa)
       }
     }
     if let delta, delta.payload.count < job.length / 2 { return ChunkOutcome(id: id, length: job.length, encoded: delta) }
     var best = ChunkCodec.encode(bytes, width: job.width)
     if let delta, delta.payload.count < best.payload.count {
       best = delta
-    } else if job.deltaCodec == .subDelta, case let (baseID, baseBytes)? = base {
+    } else if job.deltaCodec != .xorDelta, case let (baseID, baseBytes)? = base {
       // On the benchmark fixtures the ulp distances beat XOR on every changed float chunk, so XOR
       // is tried only here, where they lost to the direct encoding, and costs nothing otherwise.
       let xor = baseBytes.withUnsafeBytes {

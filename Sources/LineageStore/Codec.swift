@@ -9,10 +9,10 @@ import LineageNative
 
 /// Stored encodings of an object's bytes (Docs/ObjectFormat.md §4).
 public enum Codec: UInt8, Sendable, CaseIterable {
-  case raw = 0, zstd = 1, planes = 2, xorDelta = 3, subDelta = 4
+  case raw = 0, zstd = 1, planes = 2, xorDelta = 3, subDelta = 4, ulpBits = 5
 
   /// Stored against a base chunk, whose id follows the pack entry's header.
-  public var isDelta: Bool { self == .xorDelta || self == .subDelta }
+  public var isDelta: Bool { self == .xorDelta || self == .subDelta || self == .ulpBits }
 }
 
 /// An object's bytes as they will be stored.
@@ -62,15 +62,24 @@ public enum ChunkCodec {
     return EncodedObject(codec: .raw, payload: content, base: nil, depth: 0)
   }
 
-  /// Encode `content` against `base`'s content, byte-planed: as their XOR (`.xorDelta`) or as the
-  /// zig-zagged ulp distances of `width`-byte elements (`.subDelta`, widths 1, 2, 4 and 8); nil
-  /// when that is not smaller than `limit` bytes, or the lengths, width or depth do not allow it.
+  /// Encode `content` against `base`'s content: byte-planed as their XOR (`.xorDelta`) or as the
+  /// zig-zagged ulp distances of `width`-byte elements (`.subDelta`, widths 1, 2, 4 and 8), or
+  /// those distances split into bit lengths and the bits below each leading one (`.ulpBits`, the
+  /// same widths; `mantissa` is the number of significand bits below a float's exponent field,
+  /// which is what the lengths are coded against). nil when that is not smaller than `limit`
+  /// bytes, or the lengths, width, mantissa or depth do not allow it.
   public static func encodeDelta(
     _ content: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer, baseID: ObjectID, baseDepth: UInt8,
-    width: Int, limit: Int, codec: Codec = .xorDelta
+    width: Int, limit: Int, codec: Codec = .xorDelta, mantissa: Int = 0
   ) -> EncodedObject? {
     guard content.count == base.count, width >= 1, width <= 8, content.count % width == 0, baseDepth < maximumDepth
     else { return nil }
+    if codec == .ulpBits {
+      guard isSubDeltaWidth(width), mantissa >= 0, mantissa <= 8 * width - 2 else { return nil }
+      let payload = encodeUlpBits(content, base: base, width: width, mantissa: mantissa)
+      guard payload.count < limit else { return nil }
+      return EncodedObject(codec: codec, payload: payload, base: baseID, depth: baseDepth + 1)
+    }
     guard codec == .xorDelta || (codec == .subDelta && isSubDeltaWidth(width)) else { return nil }
     var x = [UInt8](unsafeUninitializedCapacity: content.count) { buf, n in
       let out = UnsafeMutableRawBufferPointer(buf)
@@ -115,6 +124,11 @@ public enum ChunkCodec {
       guard let base else { throw CodecFailure("delta without a base") }
       return try withOutput(rawLength) { out in
         try base.withUnsafeBytes { b in try decodeSubDelta(payload, base: b, into: out) }
+      }
+    case .ulpBits:
+      guard let base else { throw CodecFailure("delta without a base") }
+      return try withOutput(rawLength) { out in
+        try base.withUnsafeBytes { b in try decodeUlpBits(payload, base: b, into: out) }
       }
     }
   }
@@ -225,27 +239,56 @@ public enum ChunkCodec {
       var at = 1
       for j in 0..<width {
         let plane = UnsafeRawBufferPointer(rebasing: planes[(j * n)..<((j + 1) * n)])
-        let body = UnsafeMutableRawBufferPointer(rebasing: out[(at + 5)..<(at + 5 + n)])
-        var stored = n
-        var kind: UInt8 = 0
-        // A plane must shrink by 3% to be worth a decompression on every read.
-        let entropy = estimatedEntropy(plane, stride: planeSampleStride(n))
-        if entropy < entropyLimit,
-          let z = Zstd.compress(
-            plane, into: UnsafeMutableRawBufferPointer(rebasing: body[0..<(n - n / 32)]),
-            profile: entropy < matchSearchLimit ? .planes : .literals)
-        {
-          stored = z
-          kind = 1
-        } else {
-          body.copyMemory(from: plane)
-        }
-        out[at] = kind
-        out.storeBytes(of: UInt32(stored).littleEndian, toByteOffset: at + 1, as: UInt32.self)
-        at += 5 + stored
+        at += storePlane(plane, into: UnsafeMutableRawBufferPointer(rebasing: out[at..<(at + 5 + n)]))
       }
       count = at
     }
+  }
+
+  /// Write `plane` as `u8 kind, u32 storedLength, stored bytes` (kind 0 raw, 1 zstd) into `out`,
+  /// which has room for 5 + `plane.count` bytes; returns the bytes written. A plane is compressed
+  /// only when its sampled histogram promises a gain and zstd shrinks it by 3%, the least that is
+  /// worth a decompression on every read.
+  static func storePlane(_ plane: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Int {
+    let n = plane.count
+    let body = UnsafeMutableRawBufferPointer(rebasing: out[5..<(5 + n)])
+    var stored = n
+    var kind: UInt8 = 0
+    let entropy = estimatedEntropy(plane, stride: planeSampleStride(n))
+    if entropy < entropyLimit,
+      let z = Zstd.compress(
+        plane, into: UnsafeMutableRawBufferPointer(rebasing: body[0..<(n - n / 32)]),
+        profile: entropy < matchSearchLimit ? .planes : .literals)
+    {
+      stored = z
+      kind = 1
+    } else {
+      body.copyMemory(from: plane)
+    }
+    out[0] = kind
+    out.storeBytes(of: UInt32(stored).littleEndian, toByteOffset: 1, as: UInt32.self)
+    return 5 + stored
+  }
+
+  /// Read one stored plane (`storePlane`'s layout) at `at` in `p` into `plane`; returns the
+  /// offset after it.
+  static func loadPlane(_ p: UnsafeRawBufferPointer, at start: Int, into plane: UnsafeMutableRawBufferPointer, name: String) throws -> Int {
+    var at = start
+    guard p.count - at >= 5 else { throw CodecFailure("\(name) truncated") }
+    let kind = p[at]
+    let len = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: at + 1, as: UInt32.self)))
+    at += 5
+    guard len <= p.count - at else { throw CodecFailure("\(name) truncated") }
+    let stored = UnsafeRawBufferPointer(rebasing: p[at..<(at + len)])
+    switch kind {
+    case 0:
+      guard len == plane.count else { throw CodecFailure("\(name) is stored raw as \(len) bytes, expected \(plane.count)") }
+      plane.copyMemory(from: stored)
+    case 1:
+      do { try Zstd.decompress(stored, into: plane) } catch { throw CodecFailure("\(name): \(error)") }
+    default: throw CodecFailure("\(name) has unknown codec \(kind)")
+    }
+    return at + len
   }
 
   static func decodePlanes(_ payload: [UInt8], into out: UnsafeMutableRawBufferPointer) throws {
@@ -259,22 +302,8 @@ public enum ChunkCodec {
     try payload.withUnsafeBytes { p in
       var at = 1
       for j in 0..<width {
-        guard p.count - at >= 5 else { throw CodecFailure("planes: plane \(j) truncated") }
-        let kind = p[at]
-        let len = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: at + 1, as: UInt32.self)))
-        at += 5
-        guard len <= p.count - at else { throw CodecFailure("planes: plane \(j) truncated") }
-        let stored = UnsafeRawBufferPointer(rebasing: p[at..<(at + len)])
         let plane = UnsafeMutableRawBufferPointer(rebasing: planes[(j * n)..<((j + 1) * n)])
-        switch kind {
-        case 0:
-          guard len == n else { throw CodecFailure("planes: raw plane \(j) is \(len) bytes, expected \(n)") }
-          plane.copyMemory(from: stored)
-        case 1:
-          do { try Zstd.decompress(stored, into: plane) } catch { throw CodecFailure("planes: plane \(j): \(error)") }
-        default: throw CodecFailure("planes: plane \(j) has unknown codec \(kind)")
-        }
-        at += len
+        at = try loadPlane(p, at: at, into: plane, name: "planes: plane \(j)")
       }
       guard at == p.count else { throw CodecFailure("planes: \(p.count - at) trailing bytes") }
     }
@@ -379,6 +408,194 @@ public enum ChunkCodec {
     }
   }
 
+  // MARK: ulp distances split into lengths and bits (codec 5)
+
+  /// Encode `content` against `base` as codec 5 (Docs/ObjectFormat.md §4): the header, the lengths
+  /// stream stored as one plane, and the bit stream.
+  static func encodeUlpBits(_ content: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer, width: Int, mantissa: Int) -> [UInt8] {
+    let n = content.count / width
+    let symbols = UnsafeMutableRawBufferPointer.allocate(byteCount: max(n, 1), alignment: 16)
+    defer { symbols.deallocate() }
+    // At most w − 1 bits per element, plus 8 bytes of slack for the writer's 32-bit stores.
+    let bits = UnsafeMutableRawBufferPointer.allocate(byteCount: n * width + 8, alignment: 16)
+    defer { bits.deallocate() }
+    let bitBytes: Int
+    switch width {
+    case 1: bitBytes = splitUlpBits(content, base, mantissa, UInt8.self, symbols, bits)
+    case 2: bitBytes = splitUlpBits(content, base, mantissa, UInt16.self, symbols, bits)
+    case 4: bitBytes = splitUlpBits(content, base, mantissa, UInt32.self, symbols, bits)
+    default: bitBytes = splitUlpBits(content, base, mantissa, UInt64.self, symbols, bits)
+    }
+    return [UInt8](unsafeUninitializedCapacity: 2 + 5 + n + 4 + bitBytes) { buf, count in
+      let out = UnsafeMutableRawBufferPointer(buf)
+      out[0] = UInt8(width)
+      out[1] = UInt8(mantissa)
+      var at = 2
+      at += storePlane(UnsafeRawBufferPointer(rebasing: symbols[0..<n]), into: UnsafeMutableRawBufferPointer(rebasing: out[at..<(at + 5 + n)]))
+      out.storeBytes(of: UInt32(bitBytes).littleEndian, toByteOffset: at, as: UInt32.self)
+      at += 4
+      UnsafeMutableRawBufferPointer(rebasing: out[at..<(at + bitBytes)]).copyMemory(from: UnsafeRawBufferPointer(rebasing: bits[0..<bitBytes]))
+      count = at + bitBytes
+    }
+  }
+
+  /// The exponent field of an element (its bits below the top bit, shifted right by
+  /// `mantissa`) modulo 255.
+  @inline(__always)
+  static func exponentField<T: FixedWidthInteger & UnsignedInteger>(_ b: T, _ mantissa: Int) -> Int {
+    Int(truncatingIfNeeded: ((b & (T.max &>> 1)) &>> T(mantissa)) % 255)
+  }
+
+  /// Write each element's length symbol into `symbols` and the bits below its leading one into
+  /// `bits` (LSB first); returns the bit stream's length in bytes.
+  static func splitUlpBits<T: FixedWidthInteger & UnsignedInteger>(
+    _ content: UnsafeRawBufferPointer, _ base: UnsafeRawBufferPointer, _ mantissa: Int, _: T.Type,
+    _ symbols: UnsafeMutableRawBufferPointer, _ bits: UnsafeMutableRawBufferPointer
+  ) -> Int {
+    let size = MemoryLayout<T>.size
+    let n = content.count / size
+    let top = T(T.bitWidth - 1)
+    var acc: UInt64 = 0
+    var filled = 0
+    var written = 0
+    @inline(__always) func put(_ value: UInt64, _ count: Int) {
+      // count ≤ 32 and filled < 32, so the accumulator never overflows.
+      acc |= value << UInt64(filled)
+      filled += count
+      if filled >= 32 {
+        bits.storeBytes(of: UInt32(truncatingIfNeeded: acc).littleEndian, toByteOffset: written, as: UInt32.self)
+        written += 4
+        acc >>= 32
+        filled -= 32
+      }
+    }
+    for k in 0..<n {
+      let c = T(littleEndian: content.loadUnaligned(fromByteOffset: k * size, as: T.self))
+      let b = T(littleEndian: base.loadUnaligned(fromByteOffset: k * size, as: T.self))
+      let d = orderKey(c) &- orderKey(b)
+      let z = (d &<< 1) ^ (0 &- (d &>> top))
+      let length = T.bitWidth - z.leadingZeroBitCount
+      if length == 0 {
+        symbols[k] = 0
+        continue
+      }
+      symbols[k] = UInt8(1 + (length - 1 + exponentField(b, mantissa)) % 255)
+      var rest = length - 1
+      var value = UInt64(truncatingIfNeeded: z)
+      while rest > 0 {
+        let take = min(rest, 32)
+        put(value & ((1 << UInt64(take)) - 1), take)
+        value >>= UInt64(take)
+        rest -= take
+      }
+    }
+    while filled > 0 {
+      bits[written] = UInt8(truncatingIfNeeded: acc)
+      written += 1
+      acc >>= 8
+      filled = max(0, filled - 8)
+    }
+    return written
+  }
+
+  /// Decode a codec 5 payload against `base` into `out` (the chunk's length). The header, the
+  /// lengths and the bit stream's length are checked before any element is written.
+  public static func decodeUlpBits(_ payload: [UInt8], base: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) throws {
+    guard payload.count >= 2 else { throw CodecFailure("ulp-bits: header truncated") }
+    let width = Int(payload[0])
+    let mantissa = Int(payload[1])
+    guard isSubDeltaWidth(width), out.count % width == 0 else {
+      throw CodecFailure.subDeltaWidth(width: width, length: out.count)
+    }
+    guard mantissa <= 8 * width - 2 else { throw CodecFailure.ulpBitsMantissa(mantissa: mantissa, width: width) }
+    guard base.count == out.count else { throw CodecFailure.deltaBaseLength(found: base.count, expected: out.count) }
+    let n = out.count / width
+    let symbols = UnsafeMutableRawBufferPointer.allocate(byteCount: max(n, 1), alignment: 16)
+    defer { symbols.deallocate() }
+    try payload.withUnsafeBytes { p in
+      var at = try loadPlane(p, at: 2, into: UnsafeMutableRawBufferPointer(rebasing: symbols[0..<n]), name: "ulp-bits: lengths")
+      guard p.count - at >= 4 else { throw CodecFailure("ulp-bits: bit stream length truncated") }
+      let declared = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+      at += 4
+      guard declared == p.count - at else {
+        throw CodecFailure("ulp-bits: bit stream declared as \(declared) bytes, \(p.count - at) follow")
+      }
+      let stream = UnsafeRawBufferPointer(rebasing: p[at...])
+      switch width {
+      case 1: try joinUlpBits(base, mantissa, UInt8.self, UnsafeRawBufferPointer(symbols), stream, out)
+      case 2: try joinUlpBits(base, mantissa, UInt16.self, UnsafeRawBufferPointer(symbols), stream, out)
+      case 4: try joinUlpBits(base, mantissa, UInt32.self, UnsafeRawBufferPointer(symbols), stream, out)
+      default: try joinUlpBits(base, mantissa, UInt64.self, UnsafeRawBufferPointer(symbols), stream, out)
+      }
+    }
+  }
+
+  /// The inverse of `splitUlpBits`: lengths from the symbols and the base, every length and the
+  /// stream's exact size checked first, then `key(key(b) + d)` for each element.
+  static func joinUlpBits<T: FixedWidthInteger & UnsignedInteger>(
+    _ base: UnsafeRawBufferPointer, _ mantissa: Int, _: T.Type, _ symbols: UnsafeRawBufferPointer,
+    _ stream: UnsafeRawBufferPointer, _ out: UnsafeMutableRawBufferPointer
+  ) throws {
+    let size = MemoryLayout<T>.size
+    let n = out.count / size
+    let lengths = UnsafeMutablePointer<UInt8>.allocate(capacity: max(n, 1))
+    defer { lengths.deallocate() }
+    var total = 0
+    for k in 0..<n {
+      let s = Int(symbols[k])
+      guard s != 0 else {
+        lengths[k] = 0
+        continue
+      }
+      let b = T(littleEndian: base.loadUnaligned(fromByteOffset: k * size, as: T.self))
+      // s − 1 ≡ length − 1 + e (mod 255), length − 1 in 0..<255.
+      let length = 1 + (s - 1 - exponentField(b, mantissa) + 255) % 255
+      guard length <= T.bitWidth else { throw CodecFailure.ulpBitsLength(element: k, length: length, width: size) }
+      lengths[k] = UInt8(length)
+      total += length - 1
+    }
+    let expected = (total + 7) / 8
+    guard stream.count == expected else { throw CodecFailure.ulpBitsStream(found: stream.count, expected: expected) }
+    if total % 8 != 0, stream[expected - 1] >> UInt8(total % 8) != 0 {
+      throw CodecFailure("ulp-bits: padding bits of the bit stream are not zero")
+    }
+    var acc: UInt64 = 0
+    var avail = 0
+    var next = 0
+    @inline(__always) func take(_ count: Int) -> UInt64 {
+      // count ≤ 32: refill a byte at a time to at least 33 bits, or to the stream's end (the
+      // lengths were checked against the stream's size, so every read is covered).
+      while avail < count {
+        acc |= UInt64(stream[next]) << UInt64(avail)
+        next += 1
+        avail += 8
+      }
+      let v = acc & ((1 << UInt64(count)) - 1)
+      acc >>= UInt64(count)
+      avail -= count
+      return v
+    }
+    for k in 0..<n {
+      let length = Int(lengths[k])
+      var z: T = 0
+      if length > 0 {
+        var value: UInt64 = 0
+        var got = 0
+        var rest = length - 1
+        while rest > 0 {
+          let count = min(rest, 32)
+          value |= take(count) << UInt64(got)
+          got += count
+          rest -= count
+        }
+        z = T(truncatingIfNeeded: value) | (1 &<< T(length - 1))
+      }
+      let b = T(littleEndian: base.loadUnaligned(fromByteOffset: k * size, as: T.self))
+      let d = (z &>> 1) ^ (0 &- (z & 1))
+      out.storeBytes(of: orderKey(orderKey(b) &+ d).littleEndian, toByteOffset: k * size, as: T.self)
+    }
+  }
+
   // MARK: helpers
 
   /// Shannon entropy of the byte histogram in bits per byte, from every `stride`-th byte.
@@ -441,6 +658,13 @@ public enum CodecFailure: Error, Equatable, Sendable {
   case subDeltaWidth(width: Int, length: Int)
   /// A delta's base chunk does not have the chunk's length.
   case deltaBaseLength(found: Int, expected: Int)
+  /// An ulp-bits (codec 5) payload names more significand bits than its element width allows
+  /// (at most 8 × width − 2).
+  case ulpBitsMantissa(mantissa: Int, width: Int)
+  /// An ulp-bits length symbol decodes, against its base element, to more bits than the element has.
+  case ulpBitsLength(element: Int, length: Int, width: Int)
+  /// An ulp-bits bit stream is not exactly as long as its lengths require.
+  case ulpBitsStream(found: Int, expected: Int)
 
   init(_ reason: String) { self = .malformed(reason) }
 
@@ -450,6 +674,11 @@ public enum CodecFailure: Error, Equatable, Sendable {
     case .malformed(let text): return text
     case .subDeltaWidth(let width, let length): return "sub-delta: element width \(width) is not 1, 2, 4 or 8 dividing \(length)"
     case .deltaBaseLength(let found, let expected): return "delta base is \(found) bytes, expected \(expected)"
+    case .ulpBitsMantissa(let mantissa, let width):
+      return "ulp-bits: \(mantissa) significand bits do not fit a \(width)-byte element"
+    case .ulpBitsLength(let element, let length, let width):
+      return "ulp-bits: element \(element) has a distance of \(length) bits, more than its \(8 * width)"
+    case .ulpBitsStream(let found, let expected): return "ulp-bits: bit stream is \(found) bytes, its lengths need \(expected)"
     }
   }
 }

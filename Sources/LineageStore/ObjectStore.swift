@@ -158,6 +158,10 @@ public final class PackObjectStore: ObjectDatabase, @unchecked Sendable {
         guard let b = encoded.base else { throw CodecFailure("delta without a base") }
         let base = try read(b, as: .chunk, verify: false, depthLeft: 8)
         try base.withUnsafeBytes { try ChunkCodec.decodeSubDelta(encoded.payload, base: $0, into: destination) }
+      case .ulpBits:
+        guard let b = encoded.base else { throw CodecFailure("delta without a base") }
+        let base = try read(b, as: .chunk, verify: false, depthLeft: 8)
+        try base.withUnsafeBytes { try ChunkCodec.decodeUlpBits(encoded.payload, base: $0, into: destination) }
       }
     } catch let e as CodecFailure {
       throw StoreError.objectCorrupt(id, reason: e.reason)

@@ -4,10 +4,12 @@ import LineageCore
 /// A `.lineage` directory: its object database, refs, locks and caches.
 public final class Store: @unchecked Sendable {
   /// The name and version written in the `format` file of a new store.
-  public static let formatText = "lineage-store\nversion 2\n"
-  /// `format` files this build reads, by version: 2 allows codec 4 (sub-delta), 1 does not
-  /// (Docs/ObjectFormat.md §4).
-  public static let readableFormats = ["lineage-store\nversion 1\n": 1, formatText: 2]
+  public static let formatText = "lineage-store\nversion 3\n"
+  /// `format` files this build reads, by version: 3 allows codecs 4 (sub-delta) and 5 (ulp-bits),
+  /// 2 allows codec 4, 1 neither (Docs/ObjectFormat.md §4).
+  public static let readableFormats = [
+    "lineage-store\nversion 1\n": 1, "lineage-store\nversion 2\n": 2, formatText: 3,
+  ]
   /// Seconds to wait for another process's lock before giving up.
   public static let lockTimeout = 60.0
 
@@ -15,11 +17,14 @@ public final class Store: @unchecked Sendable {
   public let directory: String
   public let objects: PackObjectStore
   public let refs: RefStore
-  /// The store's format version (1 or 2).
+  /// The store's format version (1, 2 or 3).
   public let formatVersion: Int
   /// Whether writers may store chunks as sub-deltas: not in a version 1 store, which lineage
   /// builds from before codec 4 still read.
   public var allowsSubDelta: Bool { formatVersion >= 2 }
+  /// Whether writers may store chunks as ulp-bits deltas (codec 5): only in a version 3 store,
+  /// so that builds from before codec 5 refuse the store instead of failing on its chunks.
+  public var allowsUlpBits: Bool { formatVersion >= 3 }
 
   public var tmpDirectory: String { "\(directory)/tmp" }
 

@@ -11,7 +11,7 @@ struct Version: ParsableCommand {
     if json {
       Render.json(["lineage": "0.1.0", "store_format": 1, "openssl": v.openssl, "zstd": v.zstd, "libgit2": v.libgit2, "openblas": v.openblas])
     } else {
-      Render.line("lineage 0.1.0 (store format 2)")
+      Render.line("lineage 0.1.0 (store format 3)")
       Render.line("OpenSSL \(v.openssl); zstd \(v.zstd); libgit2 \(v.libgit2); OpenBLAS \(v.openblas)")
     }
   }

@@ -414,17 +414,22 @@ public enum ChunkCodec {
   /// stream stored as one plane, and the bit stream.
   static func encodeUlpBits(_ content: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer, width: Int, mantissa: Int) -> [UInt8] {
     let n = content.count / width
+    // The zig-zagged distances first (vectorised, as for codec 4), then symbols and bits.
+    let distances = UnsafeMutableRawBufferPointer.allocate(byteCount: max(content.count, 1), alignment: 16)
+    defer { distances.deallocate() }
+    ulpDistances(content, from: base, width: width, into: distances)
     let symbols = UnsafeMutableRawBufferPointer.allocate(byteCount: max(n, 1), alignment: 16)
     defer { symbols.deallocate() }
-    // At most w − 1 bits per element, plus 8 bytes of slack for the writer's 32-bit stores.
+    // At most w − 1 bits per element, plus 8 bytes of slack for the writer's 8-byte stores.
     let bits = UnsafeMutableRawBufferPointer.allocate(byteCount: n * width + 8, alignment: 16)
     defer { bits.deallocate() }
+    let d = UnsafeRawBufferPointer(distances)
     let bitBytes: Int
     switch width {
-    case 1: bitBytes = splitUlpBits(content, base, mantissa, UInt8.self, symbols, bits)
-    case 2: bitBytes = splitUlpBits(content, base, mantissa, UInt16.self, symbols, bits)
-    case 4: bitBytes = splitUlpBits(content, base, mantissa, UInt32.self, symbols, bits)
-    default: bitBytes = splitUlpBits(content, base, mantissa, UInt64.self, symbols, bits)
+    case 1: bitBytes = splitUlpBits(d, base, mantissa, UInt8.self, symbols, bits)
+    case 2: bitBytes = splitUlpBits(d, base, mantissa, UInt16.self, symbols, bits)
+    case 4: bitBytes = splitUlpBits(d, base, mantissa, UInt32.self, symbols, bits)
+    default: bitBytes = splitUlpBits(d, base, mantissa, UInt64.self, symbols, bits)
     }
     return [UInt8](unsafeUninitializedCapacity: 2 + 5 + n + 4 + bitBytes) { buf, count in
       let out = UnsafeMutableRawBufferPointer(buf)
@@ -440,61 +445,57 @@ public enum ChunkCodec {
   }
 
   /// The exponent field of an element (its bits below the top bit, shifted right by
-  /// `mantissa`) modulo 255.
+  /// `mantissa`) modulo 255. Fields under 255 (every F32, BF16 and F16 one but infinities and
+  /// NaNs) need no division.
   @inline(__always)
   static func exponentField<T: FixedWidthInteger & UnsignedInteger>(_ b: T, _ mantissa: Int) -> Int {
-    Int(truncatingIfNeeded: ((b & (T.max &>> 1)) &>> T(mantissa)) % 255)
+    let e = (b & (T.max &>> 1)) &>> T(truncatingIfNeeded: mantissa)
+    return e < 255 ? Int(truncatingIfNeeded: e) : Int(truncatingIfNeeded: e % 255)
   }
 
   /// Write each element's length symbol into `symbols` and the bits below its leading one into
-  /// `bits` (LSB first); returns the bit stream's length in bytes.
+  /// `bits` (LSB first), from the zig-zagged `distances`; returns the bit stream's length in bytes.
   static func splitUlpBits<T: FixedWidthInteger & UnsignedInteger>(
-    _ content: UnsafeRawBufferPointer, _ base: UnsafeRawBufferPointer, _ mantissa: Int, _: T.Type,
+    _ distances: UnsafeRawBufferPointer, _ base: UnsafeRawBufferPointer, _ mantissa: Int, _: T.Type,
     _ symbols: UnsafeMutableRawBufferPointer, _ bits: UnsafeMutableRawBufferPointer
   ) -> Int {
     let size = MemoryLayout<T>.size
-    let n = content.count / size
-    let top = T(T.bitWidth - 1)
+    let n = distances.count / size
+    let out = bits.baseAddress!
     var acc: UInt64 = 0
     var filled = 0
     var written = 0
+    // Fewer than 8 bits are pending between calls, so `count` ≤ 32 more always fit; the 8-byte
+    // store writes the pending bytes and zeros past them that the next store overwrites. No
+    // branches: whole bytes are at most 4 here.
     @inline(__always) func put(_ value: UInt64, _ count: Int) {
-      // count ≤ 32 and filled < 32, so the accumulator never overflows.
-      acc |= value << UInt64(filled)
-      filled += count
-      if filled >= 32 {
-        bits.storeBytes(of: UInt32(truncatingIfNeeded: acc).littleEndian, toByteOffset: written, as: UInt32.self)
-        written += 4
-        acc >>= 32
-        filled -= 32
-      }
+      acc |= value &<< UInt64(filled)
+      filled &+= count
+      out.storeBytes(of: acc.littleEndian, toByteOffset: written, as: UInt64.self)
+      let whole = filled &>> 3
+      written &+= whole
+      acc = acc &>> UInt64(whole &<< 3)
+      filled &= 7
     }
     for k in 0..<n {
-      let c = T(littleEndian: content.loadUnaligned(fromByteOffset: k * size, as: T.self))
+      let z = T(littleEndian: distances.loadUnaligned(fromByteOffset: k * size, as: T.self))
       let b = T(littleEndian: base.loadUnaligned(fromByteOffset: k * size, as: T.self))
-      let d = orderKey(c) &- orderKey(b)
-      let z = (d &<< 1) ^ (0 &- (d &>> top))
-      let length = T.bitWidth - z.leadingZeroBitCount
-      if length == 0 {
-        symbols[k] = 0
-        continue
-      }
-      symbols[k] = UInt8(1 + (length - 1 + exponentField(b, mantissa)) % 255)
-      var rest = length - 1
-      var value = UInt64(truncatingIfNeeded: z)
-      while rest > 0 {
-        let take = min(rest, 32)
-        put(value & ((1 << UInt64(take)) - 1), take)
-        value >>= UInt64(take)
-        rest -= take
+      let length = T.bitWidth &- z.leadingZeroBitCount
+      let nonzero = min(length, 1)
+      // Symbol 1 + ((length − 1 + e) mod 255), or 0 for length 0, in masks only.
+      var s = length &- 1 &+ exponentField(b, mantissa)
+      s &-= 255 & ~((s &- 255) &>> 63)
+      symbols[k] = UInt8(truncatingIfNeeded: (1 &+ s) & (0 &- nonzero))
+      let rest = (length &- 1) & (0 &- nonzero)
+      let value = UInt64(truncatingIfNeeded: z) & ((1 &<< UInt64(rest)) &- 1)
+      if T.bitWidth <= 32 || rest <= 32 {
+        put(value, rest)
+      } else {
+        put(value & 0xFFFF_FFFF, 32)
+        put(value &>> 32, rest &- 32)
       }
     }
-    while filled > 0 {
-      bits[written] = UInt8(truncatingIfNeeded: acc)
-      written += 1
-      acc >>= 8
-      filled = max(0, filled - 8)
-    }
+    if filled > 0 { written += 1 }  // the last partial byte, already stored
     return written
   }
 
@@ -528,10 +529,18 @@ public enum ChunkCodec {
       default: try joinUlpBits(base, mantissa, UInt64.self, UnsafeRawBufferPointer(symbols), stream, out)
       }
     }
+    switch width {
+    case 1: addUlpDistances(base, into: out, as: UInt8.self)
+    case 2: addUlpDistances(base, into: out, as: UInt16.self)
+    case 4: addUlpDistances(base, into: out, as: UInt32.self)
+    default: addUlpDistances(base, into: out, as: UInt64.self)
+    }
   }
 
-  /// The inverse of `splitUlpBits`: lengths from the symbols and the base, every length and the
-  /// stream's exact size checked first, then `key(key(b) + d)` for each element.
+  /// The inverse of `splitUlpBits`: each element's length from its symbol and its base (a pass
+  /// without branches, which the compiler vectorises), then its bits as its zig-zagged distance
+  /// into `out` (which `addUlpDistances` turns into content). Lengths over the element's width, a
+  /// stream of the wrong size and set padding bits are found before the bits are read.
   static func joinUlpBits<T: FixedWidthInteger & UnsignedInteger>(
     _ base: UnsafeRawBufferPointer, _ mantissa: Int, _: T.Type, _ symbols: UnsafeRawBufferPointer,
     _ stream: UnsafeRawBufferPointer, _ out: UnsafeMutableRawBufferPointer
@@ -540,59 +549,82 @@ public enum ChunkCodec {
     let n = out.count / size
     let lengths = UnsafeMutablePointer<UInt8>.allocate(capacity: max(n, 1))
     defer { lengths.deallocate() }
+    let sym = symbols.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    var longest: UInt8 = 0
     var total = 0
-    for k in 0..<n {
-      let s = Int(symbols[k])
-      guard s != 0 else {
-        lengths[k] = 0
-        continue
+    if 8 * size - 1 - mantissa <= 8, let bases = base.baseAddress {
+      // Exponent fields of at most 8 bits (F32, BF16, F16, FP8): the field is under 255 or is 255
+      // (≡ 0), so no division. Bases are read in host order, little-endian on every platform
+      // lineage builds for (as in `split`).
+      let b = bases.assumingMemoryBound(to: T.self)
+      let shift = T(truncatingIfNeeded: mantissa)
+      let mask = T.max &>> 1
+      var bits: Int32 = 0
+      for k in 0..<n {
+        // In masks and shifts only, no branches: e = field, or 0 for 255; t = s − 1 − e, plus 255
+        // when negative; the length is t + 1, or 0 for symbol 0.
+        let s = Int16(sym[k])
+        let field = Int16(truncatingIfNeeded: (b[k] & mask) &>> shift)
+        let e = field &- 255 &* ((field &+ 1) &>> 8)
+        var t = s &- 1 &- e
+        t &+= 255 & (t &>> 15)
+        let nonzero = (0 &- s) &>> 15
+        let length = (t &+ 1) & nonzero
+        lengths[k] = UInt8(truncatingIfNeeded: length)
+        longest = max(longest, UInt8(truncatingIfNeeded: length))
+        bits &+= Int32((length &- 1) & nonzero)
       }
-      let b = T(littleEndian: base.loadUnaligned(fromByteOffset: k * size, as: T.self))
-      // s − 1 ≡ length − 1 + e (mod 255), length − 1 in 0..<255.
-      let length = 1 + (s - 1 - exponentField(b, mantissa) + 255) % 255
-      guard length <= T.bitWidth else { throw CodecFailure.ulpBitsLength(element: k, length: length, width: size) }
-      lengths[k] = UInt8(length)
-      total += length - 1
+      total = Int(bits)
+    } else {
+      for k in 0..<n {
+        let s = Int(sym[k])
+        let b = T(littleEndian: base.loadUnaligned(fromByteOffset: k * size, as: T.self))
+        var t = s &- 1 &- exponentField(b, mantissa)
+        t &+= t < 0 ? 255 : 0
+        let length = UInt8(truncatingIfNeeded: s == 0 ? 0 : t &+ 1)
+        lengths[k] = length
+        longest = max(longest, length)
+        total &+= Int(length == 0 ? 0 : length &- 1)
+      }
+    }
+    guard Int(longest) <= T.bitWidth else {
+      let k = (0..<n).first { Int(lengths[$0]) > T.bitWidth } ?? 0
+      throw CodecFailure.ulpBitsLength(element: k, length: Int(lengths[k]), width: size)
     }
     let expected = (total + 7) / 8
     guard stream.count == expected else { throw CodecFailure.ulpBitsStream(found: stream.count, expected: expected) }
     if total % 8 != 0, stream[expected - 1] >> UInt8(total % 8) != 0 {
       throw CodecFailure("ulp-bits: padding bits of the bit stream are not zero")
     }
-    var acc: UInt64 = 0
-    var avail = 0
-    var next = 0
+    // The stream plus 16 zero bytes, so that every read is one 8-byte load at the byte holding
+    // its first bit. The only chain from one element to the next is the bit position (an add),
+    // so the loads of consecutive elements overlap.
+    let padded = UnsafeMutableRawBufferPointer.allocate(byteCount: stream.count + 16, alignment: 8)
+    defer { padded.deallocate() }
+    padded.initializeMemory(as: UInt8.self, repeating: 0)
+    UnsafeMutableRawBufferPointer(rebasing: padded[0..<stream.count]).copyMemory(from: stream)
+    let source = UnsafeRawPointer(padded.baseAddress!)
+    var position = 0
+    // At most 32 bits a call (the shift is under 8, so 56 bits are always loaded).
     @inline(__always) func take(_ count: Int) -> UInt64 {
-      // count ≤ 32: refill a byte at a time to at least 33 bits, or to the stream's end (the
-      // lengths were checked against the stream's size, so every read is covered).
-      while avail < count {
-        acc |= UInt64(stream[next]) << UInt64(avail)
-        next += 1
-        avail += 8
-      }
-      let v = acc & ((1 << UInt64(count)) - 1)
-      acc >>= UInt64(count)
-      avail -= count
+      let word = UInt64(littleEndian: source.loadUnaligned(fromByteOffset: position &>> 3, as: UInt64.self))
+      let v = (word &>> UInt64(position & 7)) & ((1 &<< UInt64(count)) &- 1)
+      position &+= count
       return v
     }
     for k in 0..<n {
       let length = Int(lengths[k])
-      var z: T = 0
-      if length > 0 {
-        var value: UInt64 = 0
-        var got = 0
-        var rest = length - 1
-        while rest > 0 {
-          let count = min(rest, 32)
-          value |= take(count) << UInt64(got)
-          got += count
-          rest -= count
-        }
-        z = T(truncatingIfNeeded: value) | (1 &<< T(length - 1))
+      let nonzero = min(length, 1)
+      let rest = (length &- 1) & (0 &- nonzero)
+      var value: UInt64
+      if T.bitWidth <= 32 || rest <= 32 {
+        value = take(rest)
+      } else {
+        value = take(32)
+        value |= take(rest &- 32) &<< 32
       }
-      let b = T(littleEndian: base.loadUnaligned(fromByteOffset: k * size, as: T.self))
-      let d = (z &>> 1) ^ (0 &- (z & 1))
-      out.storeBytes(of: orderKey(orderKey(b) &+ d).littleEndian, toByteOffset: k * size, as: T.self)
+      let lead = (UInt64(1) &<< UInt64(rest)) & (0 &- UInt64(nonzero))
+      out.storeBytes(of: T(truncatingIfNeeded: value | lead).littleEndian, toByteOffset: k * size, as: T.self)
     }
   }
 

@@ -477,17 +477,39 @@ public enum ChunkCodec {
       acc = acc &>> UInt64(whole &<< 3)
       filled &= 7
     }
+    // Symbols and bit counts first, in a pass without branches (vectorised where the exponent
+    // field has at most 8 bits), then the bits, whose only chain is the accumulator.
+    let rests = UnsafeMutablePointer<UInt8>.allocate(capacity: max(n, 1))
+    defer { rests.deallocate() }
+    let z = distances.baseAddress!.assumingMemoryBound(to: T.self)
+    let b = base.baseAddress!.assumingMemoryBound(to: T.self)
+    let sym = symbols.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    if 8 * size - 1 - mantissa <= 8 {
+      let shift = T(truncatingIfNeeded: mantissa)
+      let mask = T.max &>> 1
+      for k in 0..<n {
+        let length = Int16(truncatingIfNeeded: T.bitWidth &- z[k].leadingZeroBitCount)
+        let nonzero = (0 &- length) &>> 15
+        let field = Int16(truncatingIfNeeded: (b[k] & mask) &>> shift)
+        let e = field &- 255 &* ((field &+ 1) &>> 8)
+        var s = length &- 1 &+ e
+        s &-= 255 & ~((s &- 255) &>> 15)
+        sym[k] = UInt8(truncatingIfNeeded: (1 &+ s) & nonzero)
+        rests[k] = UInt8(truncatingIfNeeded: (length &- 1) & nonzero)
+      }
+    } else {
+      for k in 0..<n {
+        let length = T.bitWidth &- z[k].leadingZeroBitCount
+        let nonzero = 0 &- min(length, 1)
+        var s = length &- 1 &+ exponentField(b[k], mantissa)
+        s &-= 255 & ~((s &- 255) &>> 63)
+        sym[k] = UInt8(truncatingIfNeeded: (1 &+ s) & nonzero)
+        rests[k] = UInt8(truncatingIfNeeded: (length &- 1) & nonzero)
+      }
+    }
     for k in 0..<n {
-      let z = T(littleEndian: distances.loadUnaligned(fromByteOffset: k * size, as: T.self))
-      let b = T(littleEndian: base.loadUnaligned(fromByteOffset: k * size, as: T.self))
-      let length = T.bitWidth &- z.leadingZeroBitCount
-      let nonzero = min(length, 1)
-      // Symbol 1 + ((length − 1 + e) mod 255), or 0 for length 0, in masks only.
-      var s = length &- 1 &+ exponentField(b, mantissa)
-      s &-= 255 & ~((s &- 255) &>> 63)
-      symbols[k] = UInt8(truncatingIfNeeded: (1 &+ s) & (0 &- nonzero))
-      let rest = (length &- 1) & (0 &- nonzero)
-      let value = UInt64(truncatingIfNeeded: z) & ((1 &<< UInt64(rest)) &- 1)
+      let rest = Int(rests[k])
+      let value = UInt64(truncatingIfNeeded: z[k]) & ((1 &<< UInt64(rest)) &- 1)
       if T.bitWidth <= 32 || rest <= 32 {
         put(value, rest)
       } else {

@@ -461,7 +461,9 @@ public enum ChunkCodec {
   ) -> Int {
     let size = MemoryLayout<T>.size
     let n = distances.count / size
-    let out = bits.baseAddress!
+    guard n > 0, let out = bits.baseAddress, let zs = distances.baseAddress, let bs = base.baseAddress,
+      let sym = symbols.baseAddress?.assumingMemoryBound(to: UInt8.self)
+    else { return 0 }
     var acc: UInt64 = 0
     var filled = 0
     var written = 0
@@ -481,9 +483,8 @@ public enum ChunkCodec {
     // field has at most 8 bits), then the bits, whose only chain is the accumulator.
     let rests = UnsafeMutablePointer<UInt8>.allocate(capacity: max(n, 1))
     defer { rests.deallocate() }
-    let z = distances.baseAddress!.assumingMemoryBound(to: T.self)
-    let b = base.baseAddress!.assumingMemoryBound(to: T.self)
-    let sym = symbols.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    let z = zs.assumingMemoryBound(to: T.self)
+    let b = bs.assumingMemoryBound(to: T.self)
     if 8 * size - 1 - mantissa <= 8 {
       let shift = T(truncatingIfNeeded: mantissa)
       let mask = T.max &>> 1
@@ -571,7 +572,10 @@ public enum ChunkCodec {
     let n = out.count / size
     let lengths = UnsafeMutablePointer<UInt8>.allocate(capacity: max(n, 1))
     defer { lengths.deallocate() }
-    let sym = symbols.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    guard n > 0, let sym = symbols.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
+      guard stream.isEmpty else { throw CodecFailure.ulpBitsStream(found: stream.count, expected: 0) }
+      return
+    }
     var longest: UInt8 = 0
     var total = 0
     if 8 * size - 1 - mantissa <= 8, let bases = base.baseAddress {

@@ -40,6 +40,13 @@ import Testing
     try Self.roundTrip(child, base: base, width: f.width, mantissa: 8 * f.width - 2)
   }
 
+  @Test func anEmptyChunkRoundTrips() throws {
+    let empty = try Self.roundTrip([], base: [], width: 4, mantissa: 23)
+    #expect(throws: CodecFailure.ulpBitsStream(found: 1, expected: 0)) {
+      _ = try ChunkCodec.decode(codec: .ulpBits, payload: Array(empty.payload.dropLast(4)) + [1, 0, 0, 0, 0], rawLength: 0, base: [])
+    }
+  }
+
   @Test func everyPairOfBytesRoundTripsAtWidthOne() throws {
     let base = (0..<65_536).map { UInt8(truncatingIfNeeded: $0 >> 8) }
     let child = (0..<65_536).map { UInt8(truncatingIfNeeded: $0) }

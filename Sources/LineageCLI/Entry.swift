@@ -69,14 +69,14 @@ struct Lineage: ParsableCommand {
       When it misbehaves: `lineage incident record`, `lineage replay`, `lineage blame`.
       A real family to try them on: `lineage demo DIR` (the native runtime, Docs/Runtime.md).
 
-      Not built yet (tracked as open issues): infer calibrated against an empirical null \
-      (Docs/Forensics.md).
+      Not built yet: sketches computed inside a large commit's own pass (commits over 256 MiB \
+      defer theirs to `lineage sketch`).
       """,
     version: "0.1.0",
     subcommands: [
       Init.self, Commit.self, Checkout.self, List.self, Log.self, Show.self, Diff.self, Compare.self, NullCommand.self, Score.self, Graph.self, Descendants.self, PolicyCommand.self, QuarantineCommand.self, HookCommand.self, HooksCommand.self, Verify.self,
       Attest.self, Tag.self, Branch.self, Switch.self, Config.self, Keygen.self, OpLog.self, CatObject.self,
-      InferCommand.self, SketchCommand.self, IncidentCommand.self, ReplayCommand.self, BlameCommand.self, DemoCommand.self, RunCommand.self, BenchCommand.self, Fsck.self, GC.self, DU.self, FixtureCommand.self, Version.self,
+      InferCommand.self, SketchCommand.self, IncidentCommand.self, ReplayCommand.self, BlameCommand.self, DemoCommand.self, RunCommand.self, BenchCommand.self, Fsck.self, GC.self, DU.self, Upgrade.self, FixtureCommand.self, Version.self,
     ]
   )
 }

@@ -361,3 +361,25 @@ func parentsFirst(_ commits: [(ObjectID, CommitRecord)]) -> [(ObjectID, CommitRe
   for c in commits.sorted(by: { ($0.1.time, $0.0) < ($1.1.time, $1.0) }) { place(c) }
   return out
 }
+
+/// What `upgradeStore` did: the store's format version before and after.
+public struct StoreUpgrade: Sendable, Equatable {
+  public var from: Int
+  public var to: Int
+
+  public init(from: Int, to: Int) {
+    self.from = from
+    self.to = to
+  }
+}
+
+extension Repository {
+  /// Raise the store's format version to the newest this build writes (Docs/ObjectFormat.md §4),
+  /// waiting for running writers. Stored objects are not rewritten; commits made after it (by a
+  /// newly opened repository) may use the codecs the new version adds, and builds that do not
+  /// read the new version refuse the store.
+  public func upgradeStore() throws -> StoreUpgrade {
+    let before = try wrap { try Store.upgradeFormat(at: store.directory) }
+    return StoreUpgrade(from: before, to: max(before, Store.currentFormatVersion))
+  }
+}

@@ -4,7 +4,7 @@ import LineageCore
 /// A `.lineage` directory: its object database, refs, locks and caches.
 public final class Store: @unchecked Sendable {
   /// The name and version written in the `format` file of a new store.
-  public static let formatText = "lineage-store\nversion 3\n"
+  public static let formatText = "lineage-store\nversion \(currentFormatVersion)\n"
   /// `format` files this build reads, by version: 3 allows codecs 4 (sub-delta) and 5 (ulp-bits),
   /// 2 allows codec 4, 1 neither (Docs/ObjectFormat.md §4).
   public static let readableFormats = [
@@ -50,6 +50,27 @@ public final class Store: @unchecked Sendable {
     self.directory = directory
     objects = try PackObjectStore(directory: directory)
     refs = RefStore(directory: directory)
+  }
+
+  /// The version `init` writes, which this build's writers use in full.
+  public static let currentFormatVersion = 3
+
+  /// Raise the `format` file of the store at `directory` to `currentFormatVersion`, under the
+  /// exclusive lock (so it waits for running writers); returns the version before. Objects are not
+  /// touched: every version's chunks stay valid in the newer one, and only new commits may use
+  /// the codecs it adds. Builds that do not read the new version refuse the store from then on.
+  /// Open a new `Store` to write with the new version.
+  public static func upgradeFormat(at directory: String, timeout: Double = Store.lockTimeout) throws -> Int {
+    let store = try Store(directory: directory)
+    let lock = try store.lock(exclusive: true, timeout: timeout)
+    defer { withExtendedLifetime(lock) {} }
+    // Read again under the lock: another upgrade may have run meanwhile.
+    let text = String(decoding: try POSIX.readWholeFile("\(directory)/format"), as: UTF8.self)
+    guard let version = readableFormats[text] else { throw StoreError.unsupportedFormat(path: "\(directory)/format", found: text) }
+    if version < currentFormatVersion {
+      try AtomicFile.write(Array(formatText.utf8), to: "\(directory)/format", tmpDirectory: store.tmpDirectory)
+    }
+    return version
   }
 
   /// Hold while writing objects (shared) or collecting garbage (exclusive).

@@ -87,6 +87,20 @@ func lineage(_ args: [String], in dir: String, expect status: Int32 = 0, sourceL
     #expect(tty.contains("Committing") && tty.contains("100%"), "no progress bar on a terminal: \(tty)")
   }
 
+  @Test func upgradeRaisesAnOlderStoreOnce() throws {
+    let dir = TemporaryDirectory("lineage-e2e")
+    let d = dir.path
+    try lineage(["init"], in: d)
+    dir.write(".lineage/format", Array("lineage-store\nversion 2\n".utf8))
+    let first = try #require(parseJSON(try lineage(["upgrade", "--json"], in: d).stdout) as? [String: Any])
+    #expect(first["from"] as? Int == 2 && first["to"] as? Int == 3 && first["changed"] as? Bool == true)
+    let again = try lineage(["upgrade"], in: d)
+    #expect(again.stdout.contains("already the newest"))
+    #expect(try lineage(["version"], in: d).stdout.contains("store format 3"))
+    let help = try lineage(["upgrade", "--help"], in: d)
+    #expect(help.stdout.contains("codec 5") && help.stdout.contains("not rewritten"))
+  }
+
   @Test func helpTeaches() throws {
     let dir = TemporaryDirectory("lineage-e2e")
     let top = try lineage(["--help"], in: dir.path)

@@ -107,4 +107,32 @@ import Testing
     #expect(try repo.fsck(full: true).isClean)
     #expect(readBytes(format) == Array("lineage-store\nversion 2\n".utf8))
   }
+
+  @Test func anUpgradedVersionTwoStoreGetsUlpBitsAndKeepsItsCodecFourChunks() throws {
+    let s = try Sandbox()
+    let format = s.dir.path + "/.lineage/format"
+    try Data("lineage-store\nversion 2\n".utf8).write(to: URL(fileURLWithPath: format))
+    let old = try Repository.discover(from: s.dir.path)
+    let base = try s.base(bytes: 1 << 20, dtype: .f32)
+    _ = try old.commit(commitOptions([base], "base", tags: ["base"]))
+    let child = try s.child(of: base, "child.safetensors", fraction: 1, scale: 0.001)
+    let c = try old.commit(commitOptions([child], "child", parents: ["base"], tags: ["child"]))
+    #expect(codecs(old)[.subDelta, default: 0] == c.deltaChunks && c.deltaChunks > 0)
+    #expect(try old.upgradeStore() == StoreUpgrade(from: 2, to: 3))
+    #expect(try old.upgradeStore() == StoreUpgrade(from: 3, to: 3), "a second upgrade changes nothing")
+    #expect(readBytes(format) == Array("lineage-store\nversion 3\n".utf8))
+    // Reopened, the store writes codec 5, also against codec 4 bases; everything checks out.
+    let repo = try Repository.discover(from: s.dir.path)
+    #expect(repo.store.formatVersion == 3 && repo.store.allowsUlpBits)
+    let grand = try s.child(of: child, "grand.safetensors", fraction: 1, scale: 0.001, seed: 5)
+    let g = try repo.commit(commitOptions([grand], "grandchild", parents: ["child"]))
+    #expect(codecs(repo)[.ulpBits, default: 0] == g.deltaChunks && g.deltaChunks > 0)
+    #expect(codecs(repo)[.subDelta, default: 0] == c.deltaChunks)
+    for (commit, file, name) in [(c.commit, child, "child.safetensors"), (g.commit, grand, "grand.safetensors")] {
+      let out = s.dir.path + "/out-\(name)"
+      _ = try repo.checkout(commit.hex, to: out, force: false)
+      #expect(readBytes("\(out)/\(name)") == readBytes(file))
+    }
+    #expect(try repo.fsck(full: true).isClean)
+  }
 }

@@ -99,7 +99,7 @@ enum ErrorReport {
   static func describe(_ s: StoreError) -> (String, String?, Int32) {
     switch s {
     case .notAStore(let p): return ("not a lineage store: \(p)", "run `lineage init` first", Code.notARepository)
-    case .unsupportedFormat(let p, let f): return ("\(p) declares an unsupported store format: \(f.debugDescription)", "this lineage reads store versions 1, 2 and 3", Code.integrity)
+    case .unsupportedFormat(let p, let f): return ("\(p) declares an unsupported store format: \(f.debugDescription)", "this lineage reads store versions \(Store.readableFormats.values.sorted().map(String.init).joined(separator: ", "))", Code.integrity)
     case .alreadyExists(let p): return ("a store already exists at \(p)", nil, Code.conflict)
     case .io(let op, let p, let m): return ("\(op) \(p): \(m)", nil, Code.io)
     case .corruptPack(let p, let o, let r): return ("pack \(p) is damaged at offset \(o): \(r)", "run `lineage fsck --full`", Code.integrity)

@@ -379,7 +379,7 @@ extension Repository {
   /// newly opened repository) may use the codecs the new version adds, and builds that do not
   /// read the new version refuse the store.
   public func upgradeStore() throws -> StoreUpgrade {
-    let before = try wrap { try Store.upgradeFormat(at: store.directory) }
+    let before = try wrap { try store.upgradeFormat() }
     return StoreUpgrade(from: before, to: max(before, Store.currentFormatVersion))
   }
 }

@@ -453,6 +453,37 @@ public enum ChunkCodec {
     return e < 255 ? Int(truncatingIfNeeded: e) : Int(truncatingIfNeeded: e % 255)
   }
 
+  /// A length's symbol against exponent field `e` (0 ≤ e < 255): 1 + ((length − 1 + e) mod 255),
+  /// or 0 for length 0. Masks only, no branches, in any signed type wide enough for 2 × 255 (the
+  /// loops that use `Int16` vectorise).
+  @inline(__always)
+  static func lengthSymbol<I: FixedWidthInteger & SignedInteger>(length: I, exponent e: I) -> I {
+    let nonzero = (0 &- length) &>> (I.bitWidth - 1)
+    var s = length &- 1 &+ e
+    s &-= 255 & ~((s &- 255) &>> (I.bitWidth - 1))
+    return (1 &+ s) & nonzero
+  }
+
+  /// The inverse of `lengthSymbol`: the length of symbol `s` (0...255) against exponent field `e`.
+  @inline(__always)
+  static func symbolLength<I: FixedWidthInteger & SignedInteger>(symbol s: I, exponent e: I) -> I {
+    var t = s &- 1 &- e
+    t &+= 255 & (t &>> (I.bitWidth - 1))
+    return (t &+ 1) & ((0 &- s) &>> (I.bitWidth - 1))
+  }
+
+  /// Exponent fields of at most 8 bits (F32, BF16, F16, FP8) are under 255 or are 255 (≡ 0), so
+  /// `narrowExponent` needs no division and the loops over them vectorise.
+  @inline(__always)
+  static func hasNarrowExponent(size: Int, mantissa: Int) -> Bool { 8 * size - 1 - mantissa <= 8 }
+
+  /// `exponentField` for an element with a narrow exponent field, as `Int16`, without branches.
+  @inline(__always)
+  static func narrowExponent<T: FixedWidthInteger & UnsignedInteger>(_ b: T, shift: T) -> Int16 {
+    let field = Int16(truncatingIfNeeded: (b & (T.max &>> 1)) &>> shift)
+    return field &- 255 &* ((field &+ 1) &>> 8)
+  }
+
   /// Write each element's length symbol into `symbols` and the bits below its leading one into
   /// `bits` (LSB first), from the zig-zagged `distances`; returns the bit stream's length in bytes.
   static func splitUlpBits<T: FixedWidthInteger & UnsignedInteger>(
@@ -485,27 +516,18 @@ public enum ChunkCodec {
     defer { rests.deallocate() }
     let z = zs.assumingMemoryBound(to: T.self)
     let b = bs.assumingMemoryBound(to: T.self)
-    if 8 * size - 1 - mantissa <= 8 {
+    if hasNarrowExponent(size: size, mantissa: mantissa) {
       let shift = T(truncatingIfNeeded: mantissa)
-      let mask = T.max &>> 1
       for k in 0..<n {
         let length = Int16(truncatingIfNeeded: T.bitWidth &- z[k].leadingZeroBitCount)
-        let nonzero = (0 &- length) &>> 15
-        let field = Int16(truncatingIfNeeded: (b[k] & mask) &>> shift)
-        let e = field &- 255 &* ((field &+ 1) &>> 8)
-        var s = length &- 1 &+ e
-        s &-= 255 & ~((s &- 255) &>> 15)
-        sym[k] = UInt8(truncatingIfNeeded: (1 &+ s) & nonzero)
-        rests[k] = UInt8(truncatingIfNeeded: (length &- 1) & nonzero)
+        sym[k] = UInt8(truncatingIfNeeded: lengthSymbol(length: length, exponent: narrowExponent(b[k], shift: shift)))
+        rests[k] = UInt8(truncatingIfNeeded: max(length &- 1, 0))
       }
     } else {
       for k in 0..<n {
         let length = T.bitWidth &- z[k].leadingZeroBitCount
-        let nonzero = 0 &- min(length, 1)
-        var s = length &- 1 &+ exponentField(b[k], mantissa)
-        s &-= 255 & ~((s &- 255) &>> 63)
-        sym[k] = UInt8(truncatingIfNeeded: (1 &+ s) & nonzero)
-        rests[k] = UInt8(truncatingIfNeeded: (length &- 1) & nonzero)
+        sym[k] = UInt8(truncatingIfNeeded: lengthSymbol(length: length, exponent: exponentField(b[k], mantissa)))
+        rests[k] = UInt8(truncatingIfNeeded: max(length &- 1, 0))
       }
     }
     for k in 0..<n {
@@ -545,72 +567,53 @@ public enum ChunkCodec {
         throw CodecFailure("ulp-bits: bit stream declared as \(declared) bytes, \(p.count - at) follow")
       }
       let stream = UnsafeRawBufferPointer(rebasing: p[at...])
+      let lengths = UnsafeRawBufferPointer(symbols)
       switch width {
-      case 1: try joinUlpBits(base, mantissa, UInt8.self, UnsafeRawBufferPointer(symbols), stream, out)
-      case 2: try joinUlpBits(base, mantissa, UInt16.self, UnsafeRawBufferPointer(symbols), stream, out)
-      case 4: try joinUlpBits(base, mantissa, UInt32.self, UnsafeRawBufferPointer(symbols), stream, out)
-      default: try joinUlpBits(base, mantissa, UInt64.self, UnsafeRawBufferPointer(symbols), stream, out)
+      case 1: try joinUlpBits(base, mantissa, UInt8.self, lengths, stream, out)
+      case 2: try joinUlpBits(base, mantissa, UInt16.self, lengths, stream, out)
+      case 4: try joinUlpBits(base, mantissa, UInt32.self, lengths, stream, out)
+      default: try joinUlpBits(base, mantissa, UInt64.self, lengths, stream, out)
       }
-    }
-    switch width {
-    case 1: addUlpDistances(base, into: out, as: UInt8.self)
-    case 2: addUlpDistances(base, into: out, as: UInt16.self)
-    case 4: addUlpDistances(base, into: out, as: UInt32.self)
-    default: addUlpDistances(base, into: out, as: UInt64.self)
     }
   }
 
   /// The inverse of `splitUlpBits`: each element's length from its symbol and its base (a pass
   /// without branches, which the compiler vectorises), then its bits as its zig-zagged distance
-  /// into `out` (which `addUlpDistances` turns into content). Lengths over the element's width, a
-  /// stream of the wrong size and set padding bits are found before the bits are read.
-  static func joinUlpBits<T: FixedWidthInteger & UnsignedInteger>(
+  /// into `out`, which `addUlpDistances` turns into content. Lengths over the element's width, a
+  /// stream of the wrong size and set padding bits are found before anything is written.
+  static func joinUlpBits<T: FixedWidthInteger & UnsignedInteger & SIMDScalar>(
     _ base: UnsafeRawBufferPointer, _ mantissa: Int, _: T.Type, _ symbols: UnsafeRawBufferPointer,
     _ stream: UnsafeRawBufferPointer, _ out: UnsafeMutableRawBufferPointer
   ) throws {
     let size = MemoryLayout<T>.size
     let n = out.count / size
-    let lengths = UnsafeMutablePointer<UInt8>.allocate(capacity: max(n, 1))
-    defer { lengths.deallocate() }
-    guard n > 0, let sym = symbols.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
+    guard n > 0, let sym = symbols.baseAddress?.assumingMemoryBound(to: UInt8.self), let bases = base.baseAddress else {
       guard stream.isEmpty else { throw CodecFailure.ulpBitsStream(found: stream.count, expected: 0) }
       return
     }
+    let lengths = UnsafeMutablePointer<UInt8>.allocate(capacity: n)
+    defer { lengths.deallocate() }
+    // Bases are read in host order, little-endian on every platform lineage builds for (as in
+    // `split`).
+    let b = bases.assumingMemoryBound(to: T.self)
     var longest: UInt8 = 0
     var total = 0
-    if 8 * size - 1 - mantissa <= 8, let bases = base.baseAddress {
-      // Exponent fields of at most 8 bits (F32, BF16, F16, FP8): the field is under 255 or is 255
-      // (≡ 0), so no division. Bases are read in host order, little-endian on every platform
-      // lineage builds for (as in `split`).
-      let b = bases.assumingMemoryBound(to: T.self)
+    if hasNarrowExponent(size: size, mantissa: mantissa) {
       let shift = T(truncatingIfNeeded: mantissa)
-      let mask = T.max &>> 1
       var bits: Int32 = 0
       for k in 0..<n {
-        // In masks and shifts only, no branches: e = field, or 0 for 255; t = s − 1 − e, plus 255
-        // when negative; the length is t + 1, or 0 for symbol 0.
-        let s = Int16(sym[k])
-        let field = Int16(truncatingIfNeeded: (b[k] & mask) &>> shift)
-        let e = field &- 255 &* ((field &+ 1) &>> 8)
-        var t = s &- 1 &- e
-        t &+= 255 & (t &>> 15)
-        let nonzero = (0 &- s) &>> 15
-        let length = (t &+ 1) & nonzero
+        let length = symbolLength(symbol: Int16(sym[k]), exponent: narrowExponent(b[k], shift: shift))
         lengths[k] = UInt8(truncatingIfNeeded: length)
         longest = max(longest, UInt8(truncatingIfNeeded: length))
-        bits &+= Int32((length &- 1) & nonzero)
+        bits &+= Int32(max(length &- 1, 0))
       }
       total = Int(bits)
     } else {
       for k in 0..<n {
-        let s = Int(sym[k])
-        let b = T(littleEndian: base.loadUnaligned(fromByteOffset: k * size, as: T.self))
-        var t = s &- 1 &- exponentField(b, mantissa)
-        t &+= t < 0 ? 255 : 0
-        let length = UInt8(truncatingIfNeeded: s == 0 ? 0 : t &+ 1)
-        lengths[k] = length
-        longest = max(longest, length)
-        total &+= Int(length == 0 ? 0 : length &- 1)
+        let length = symbolLength(symbol: Int(sym[k]), exponent: exponentField(b[k], mantissa))
+        lengths[k] = UInt8(truncatingIfNeeded: length)
+        longest = max(longest, UInt8(truncatingIfNeeded: length))
+        total &+= max(length &- 1, 0)
       }
     }
     guard Int(longest) <= T.bitWidth else {
@@ -652,6 +655,7 @@ public enum ChunkCodec {
       let lead = (UInt64(1) &<< UInt64(rest)) & (0 &- UInt64(nonzero))
       out.storeBytes(of: T(truncatingIfNeeded: value | lead).littleEndian, toByteOffset: k * size, as: T.self)
     }
+    addUlpDistances(base, into: out, as: T.self)
   }
 
   // MARK: helpers

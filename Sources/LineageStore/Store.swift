@@ -55,20 +55,20 @@ public final class Store: @unchecked Sendable {
   /// The version `init` writes, which this build's writers use in full.
   public static let currentFormatVersion = 3
 
-  /// Raise the `format` file of the store at `directory` to `currentFormatVersion`, under the
-  /// exclusive lock (so it waits for running writers); returns the version before. Objects are not
-  /// touched: every version's chunks stay valid in the newer one, and only new commits may use
-  /// the codecs it adds. Builds that do not read the new version refuse the store from then on.
-  /// Open a new `Store` to write with the new version.
-  public static func upgradeFormat(at directory: String, timeout: Double = Store.lockTimeout) throws -> Int {
-    let store = try Store(directory: directory)
-    let lock = try store.lock(exclusive: true, timeout: timeout)
+  /// Raise this store's `format` file to `currentFormatVersion`, under the exclusive lock (so it
+  /// waits for running writers); returns the version it had. Objects are not touched: every
+  /// version's chunks stay valid in the newer one, and only new commits may use the codecs it
+  /// adds. Builds that do not read the new version refuse the store from then on. This `Store`
+  /// keeps writing as its `formatVersion`; open a new one to write with the new version.
+  public func upgradeFormat(timeout: Double = Store.lockTimeout) throws -> Int {
+    let lock = try lock(exclusive: true, timeout: timeout)
     defer { withExtendedLifetime(lock) {} }
-    // Read again under the lock: another upgrade may have run meanwhile.
-    let text = String(decoding: try POSIX.readWholeFile("\(directory)/format"), as: UTF8.self)
-    guard let version = readableFormats[text] else { throw StoreError.unsupportedFormat(path: "\(directory)/format", found: text) }
-    if version < currentFormatVersion {
-      try AtomicFile.write(Array(formatText.utf8), to: "\(directory)/format", tmpDirectory: store.tmpDirectory)
+    // Read again under the lock: another upgrade may have run since this store was opened.
+    let path = "\(directory)/format"
+    let text = String(decoding: try POSIX.readWholeFile(path), as: UTF8.self)
+    guard let version = Self.readableFormats[text] else { throw StoreError.unsupportedFormat(path: path, found: text) }
+    if version < Self.currentFormatVersion {
+      try AtomicFile.write(Array(Self.formatText.utf8), to: path, tmpDirectory: tmpDirectory)
     }
     return version
   }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import LineageNative
+import LineageStore
 
 struct Version: ParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Show lineage's version and the native libraries it uses")
@@ -11,7 +12,7 @@ struct Version: ParsableCommand {
     if json {
       Render.json(["lineage": "0.1.0", "store_format": 1, "openssl": v.openssl, "zstd": v.zstd, "libgit2": v.libgit2, "openblas": v.openblas])
     } else {
-      Render.line("lineage 0.1.0 (store format 3)")
+      Render.line("lineage 0.1.0 (store format \(Store.currentFormatVersion))")
       Render.line("OpenSSL \(v.openssl); zstd \(v.zstd); libgit2 \(v.libgit2); OpenBLAS \(v.openblas)")
     }
   }

@@ -97,6 +97,8 @@ func lineage(_ args: [String], in dir: String, expect status: Int32 = 0, sourceL
     let again = try lineage(["upgrade"], in: d)
     #expect(again.stdout.contains("already the newest"))
     #expect(try lineage(["version"], in: d).stdout.contains("store format 3"))
+    let version = try #require(parseJSON(try lineage(["version", "--json"], in: d).stdout) as? [String: Any])
+    #expect(version["store_format"] as? Int == 3)
     let help = try lineage(["upgrade", "--help"], in: d)
     #expect(help.stdout.contains("codec 5") && help.stdout.contains("not rewritten"))
   }

@@ -10,7 +10,7 @@ struct Version: ParsableCommand {
   func run() throws {
     let v = NativeLibraryVersions.current()
     if json {
-      Render.json(["lineage": "0.1.0", "store_format": 1, "openssl": v.openssl, "zstd": v.zstd, "libgit2": v.libgit2, "openblas": v.openblas])
+      Render.json(["lineage": "0.1.0", "store_format": Store.currentFormatVersion, "openssl": v.openssl, "zstd": v.zstd, "libgit2": v.libgit2, "openblas": v.openblas])
     } else {
       Render.line("lineage 0.1.0 (store format \(Store.currentFormatVersion))")
       Render.line("OpenSSL \(v.openssl); zstd \(v.zstd); libgit2 \(v.libgit2); OpenBLAS \(v.openblas)")
